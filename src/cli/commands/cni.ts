@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { parseCniArgs } from '../../cni/args.js';
+import { loadConfDir, pickNetwork } from '../../cni/conf-dir.js';
+import type { RuntimeConf } from '../../cni/types.js';
+import { InvalidInputError } from '../../errors.js';
+import { engineFrom, pathsFrom, withCniFlags, type CniFlags } from '../common.js';
+
+interface CniCommandArgs extends CniFlags {
+  readonly network: string;
+  readonly netns?: string;
+  readonly containerId?: string | undefined;
+  readonly ifname: string;
+  readonly args?: string | undefined;
+  readonly capArgs?: string | undefined;
+  readonly output: 'json' | 'text';
+}
+
+/** cnitool's container id: `cnitool-` + the first 20 hex digits of sha512(absolute netns path). */
+export function cnitoolContainerId(netnsPath: string): string {
+  return `cnitool-${createHash('sha512').update(netnsPath).digest('hex').slice(0, 20)}`;
+}
+
+/** A bare name means an `ip netns` namespace; anything else is a path. */
+export function resolveNetns(value: string): string {
+  return value.includes('/') ? path.resolve(value) : path.join('/var/run/netns', value);
+}
+
+function parseCapArgs(text: string | undefined): Record<string, unknown> {
+  if (text === undefined || text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new InvalidInputError('--cap-args', text, `not JSON (${(error as Error).message})`, 'pass an object such as \'{"portMappings":[{"hostPort":8080,"containerPort":80,"protocol":"tcp"}]}\'');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidInputError('--cap-args', text, 'must be a JSON object keyed by capability name');
+  }
+  return value as Record<string, unknown>;
+}
+
+function runtimeConf(argv: CniCommandArgs): RuntimeConf {
+  const netns = resolveNetns(argv.netns ?? '');
+  return {
+    containerId: argv.containerId ?? cnitoolContainerId(netns),
+    netns,
+    ifName: argv.ifname,
+    args: parseCniArgs(argv.args ?? process.env['CNI_ARGS'] ?? '', '--args'),
+    capabilityArgs: parseCapArgs(argv.capArgs ?? process.env['CAP_ARGS']),
+  };
+}
+
+function attachmentOptions<T>(yargs: Argv<T>) {
+  return withCniFlags(yargs)
+    .positional('network', { type: 'string', demandOption: true, describe: 'network name (from the conf dir, or the embedded "dockcni")' })
+    .positional('netns', { type: 'string', demandOption: true, describe: 'netns path, or the name of an `ip netns` namespace' })
+    .option('container-id', { type: 'string', describe: 'CNI_CONTAINERID [default: cnitool-<sha512(netns)>]' })
+    .option('ifname', { type: 'string', default: process.env['CNI_IFNAME'] ?? 'eth0', describe: 'CNI_IFNAME [env CNI_IFNAME]' })
+    .option('args', { type: 'string', describe: 'CNI_ARGS as "K=V;K2=V2" [env CNI_ARGS]' })
+    .option('cap-args', { type: 'string', describe: 'capability args as JSON [env CAP_ARGS]' })
+    .option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'json' as const });
+}
+
+async function network(argv: CniCommandArgs) {
+  return pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network);
+}
+
+const add: CommandModule<object, CniCommandArgs> = {
+  command: 'add <network> <netns>',
+  describe: 'ADD the network\'s plugin chain to a netns; prints the result',
+  builder: (y) => attachmentOptions(y) as unknown as Argv<CniCommandArgs>,
+  handler: async (argv) => {
+    const result = await engineFrom(argv).add(await network(argv), runtimeConf(argv));
+    if (argv.output === 'json') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else for (const ip of result.ips ?? []) process.stdout.write(`${argv.ifname} ${ip.address}${ip.gateway ? ` via ${ip.gateway}` : ''}\n`);
+  },
+};
+
+const check: CommandModule<object, CniCommandArgs> = {
+  command: 'check <network> <netns>',
+  describe: 'CHECK an attachment against its cached result',
+  builder: (y) => attachmentOptions(y) as unknown as Argv<CniCommandArgs>,
+  handler: async (argv) => {
+    await engineFrom(argv).check(await network(argv), runtimeConf(argv));
+    if (argv.output === 'text') process.stdout.write('ok\n');
+  },
+};
+
+const del: CommandModule<object, CniCommandArgs> = {
+  command: 'del <network> <netns>',
+  describe: 'DEL an attachment (with the config cached at ADD time when there is one)',
+  builder: (y) => attachmentOptions(y) as unknown as Argv<CniCommandArgs>,
+  handler: async (argv) => {
+    const current = await network(argv).catch(() => undefined);
+    await engineFrom(argv).del(argv.network, runtimeConf(argv), current);
+  },
+};
+
+interface NetworkOnlyArgs extends CniFlags {
+  readonly network: string;
+  readonly output: 'json' | 'text';
+  readonly validAttachments?: string | undefined;
+}
+
+function networkOnlyOptions<T>(yargs: Argv<T>) {
+  return withCniFlags(yargs)
+    .positional('network', { type: 'string', demandOption: true })
+    .option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const });
+}
+
+const gc: CommandModule<object, NetworkOnlyArgs> = {
+  command: 'gc <network>',
+  describe: 'DEL cached attachments not listed as valid, then send CNI GC (1.1.0 lists)',
+  builder: (y) => networkOnlyOptions(y)
+    .option('valid-attachments', { type: 'string', describe: 'JSON [{"containerID":"…","ifname":"eth0"}] to keep [default: none]' }) as unknown as Argv<NetworkOnlyArgs>,
+  handler: async (argv) => {
+    const list = pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network);
+    const valid = argv.validAttachments ? JSON.parse(argv.validAttachments) as { containerID: string; ifname: string }[] : [];
+    const outcome = await engineFrom(argv).gc(list, valid);
+    const report = { deleted: outcome.deleted.map((e) => ({ containerId: e.containerId, ifName: e.ifName })), errors: outcome.errors.map((e) => e.message) };
+    process.stdout.write(argv.output === 'json' ? `${JSON.stringify(report)}\n`
+      : report.deleted.map((d) => `deleted ${argv.network}/${d.containerId}/${d.ifName}\n`).join(''));
+    if (outcome.errors.length > 0) throw outcome.errors[0];
+  },
+};
+
+const status: CommandModule<object, NetworkOnlyArgs> = {
+  command: 'status <network>',
+  describe: 'CNI STATUS of every plugin of a 1.1.0 network',
+  builder: (y) => networkOnlyOptions(y) as unknown as Argv<NetworkOnlyArgs>,
+  handler: async (argv) => {
+    const list = pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network);
+    const { supported } = await engineFrom(argv).status(list);
+    const text = supported ? 'ready' : `not supported: network is cniVersion ${list.cniVersion}; STATUS needs 1.1.0`;
+    process.stdout.write(argv.output === 'json' ? `${JSON.stringify({ network: list.name, supported, ready: supported })}\n` : `${text}\n`);
+  },
+};
+
+const version: CommandModule<object, NetworkOnlyArgs> = {
+  command: 'version <network>',
+  describe: 'VERSION of every plugin of a network',
+  builder: (y) => networkOnlyOptions(y) as unknown as Argv<NetworkOnlyArgs>,
+  handler: async (argv) => {
+    const list = pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network);
+    const engine = engineFrom(argv);
+    const rows = [];
+    for (const plugin of list.plugins) rows.push({ plugin: plugin.type, ...(await engine.version(plugin.type, list.cniVersion)) });
+    process.stdout.write(argv.output === 'json' ? `${JSON.stringify(rows)}\n`
+      : rows.map((r) => `${r.plugin}: ${r.supportedVersions.join(', ')}\n`).join(''));
+  },
+};
+
+export const cniCommand: CommandModule = {
+  command: 'cni <command>',
+  describe: 'run CNI operations by hand (the cnitool contract, and more)',
+  builder: (y) => y.command([add, check, del, gc, status, version] as CommandModule[]).demandCommand(1),
+  handler: () => undefined,
+};

@@ -1,0 +1,72 @@
+import type { Argv, CommandModule } from 'yargs';
+import { loadConfDir, pickNetwork } from '../../cni/conf-dir.js';
+import { DEFAULT_NETWORK_NAME, defaultNetwork } from '../../cni/default-network.js';
+import type { NetworkConfigList } from '../../cni/types.js';
+import { validateConfDir, validateNetwork } from '../../cni/validate.js';
+import { DockcniError } from '../../errors.js';
+import { engineFrom, pathsFrom, withCniFlags, type CniFlags } from '../common.js';
+import { table } from '../output.js';
+
+interface Args extends CniFlags {
+  readonly output: 'json' | 'text';
+  readonly network?: string;
+}
+
+const withOutput = <T>(y: Argv<T>) => withCniFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const });
+
+function summary(list: NetworkConfigList) {
+  return { name: list.name, cniVersion: list.cniVersion, plugins: list.plugins.map((p) => p.type), source: list.source };
+}
+
+const ls: CommandModule<object, Args> = {
+  command: 'ls',
+  describe: 'list the networks of the conf dir (and the embedded default when not overridden)',
+  builder: (y) => withOutput(y) as unknown as Argv<Args>,
+  handler: async (argv) => {
+    const listing = await loadConfDir(pathsFrom(argv).confDir);
+    const networks = [...listing.networks];
+    if (!networks.some((n) => n.name === DEFAULT_NETWORK_NAME)) networks.push(defaultNetwork());
+    if (argv.output === 'json') {
+      process.stdout.write(`${JSON.stringify({ networks: networks.map(summary), problems: listing.problems.map((p) => ({ file: p.file, reason: p.reason })) }, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(`${table([['NAME', 'VERSION', 'PLUGINS', 'SOURCE'], ...networks.map((n) => [n.name, n.cniVersion, n.plugins.map((p) => p.type).join(','), n.source])])}\n`);
+    for (const p of listing.problems) process.stderr.write(`warning: ${p.message} (ignored)\n`);
+  },
+};
+
+const inspect: CommandModule<object, Args> = {
+  command: 'inspect <network>',
+  describe: 'print a network\'s conflist as dockcni will use it',
+  builder: (y) => withOutput(y).positional('network', { type: 'string', demandOption: true }) as unknown as Argv<Args>,
+  handler: async (argv) => {
+    const list = pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network ?? '');
+    process.stdout.write(`${JSON.stringify({ ...summary(list), config: JSON.parse(list.bytes.toString('utf8')) }, null, 2)}\n`);
+  },
+};
+
+const validate: CommandModule<object, Args> = {
+  command: 'validate [network]',
+  describe: 'check every file and plugin (found, answering VERSION with the network\'s version); reports every problem',
+  builder: (y) => withOutput(y).positional('network', { type: 'string' }) as unknown as Argv<Args>,
+  handler: async (argv) => {
+    const paths = pathsFrom(argv);
+    const engine = engineFrom(argv, paths);
+    const listing = await loadConfDir(paths.confDir);
+    const findings = argv.network
+      ? await validateNetwork(pickNetwork(listing, argv.network), engine, paths.cniPath)
+      : await validateConfDir(listing, engine, paths.cniPath);
+    const errors = findings.filter((f) => f.level === 'error').length;
+    if (argv.output === 'json') process.stdout.write(`${JSON.stringify({ findings }, null, 2)}\n`);
+    else if (findings.length === 0) process.stdout.write(`all networks in ${paths.confDir} are valid\n`);
+    else process.stdout.write(findings.map((f) => `${f.level}: ${f.source}${f.network ? ` (${f.network})` : ''}: ${f.message}\n`).join(''));
+    if (errors > 0) throw new DockcniError('validation-failed', `${errors} problem(s) found`);
+  },
+};
+
+export const networksCommand: CommandModule = {
+  command: 'networks <command>',
+  describe: 'list, inspect and validate CNI networks',
+  builder: (y) => y.command([ls, inspect, validate] as CommandModule[]).demandCommand(1),
+  handler: () => undefined,
+};

@@ -1,0 +1,32 @@
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { cniCommand } from './commands/cni.js';
+import { networksCommand } from './commands/networks.js';
+import { formatError } from './output.js';
+
+/** Thrown from `.fail` after the report is written, so nothing reports it twice. */
+class ReportedError extends Error {}
+
+/** Builds the CLI; every failure reaches `.fail` once and becomes one report and an exit status. */
+export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
+  try {
+    await yargs(argv)
+      .scriptName('dockcni')
+      .command([cniCommand, networksCommand])
+      .demandCommand(1, 'name a command; see `dockcni --help`')
+      .strictCommands()
+      .strictOptions()
+      .fail((message, error) => {
+        if (error) process.stderr.write(`${formatError(error)}\n`);
+        else process.stderr.write(`dockcni: ${message}\nrun \`dockcni --help\` for usage\n`);
+        process.exitCode = error ? 1 : 2;
+        throw new ReportedError(message ?? error?.message);
+      })
+      .help()
+      .version()
+      .wrap(Math.min(110, process.stdout.columns ?? 100))
+      .parseAsync();
+  } catch (error) {
+    if (!(error instanceof ReportedError)) throw error;
+  }
+}

@@ -1,0 +1,25 @@
+import { CniEngine, DEFAULT_PLUGIN_TIMEOUT_MS } from './engine.js';
+import { ExecaPluginExec } from './execa-plugin-exec.js';
+import type { TraceSink } from './invoke.js';
+import { FileLocks } from './lock.js';
+
+export interface CreateEngineOptions {
+  readonly pluginPath: readonly string[];
+  readonly cacheDir: string;
+  /** Where the cross-process lock files live (a tmpfs such as /run: locks must not outlive a reboot). */
+  readonly locksDir: string;
+  readonly timeoutMs?: number;
+  readonly trace?: TraceSink | undefined;
+}
+
+/** The engine with its real collaborators (execa, lock files): for entry points and library users. */
+export function createEngine(options: CreateEngineOptions): CniEngine {
+  return new CniEngine({
+    exec: new ExecaPluginExec(),
+    locks: new FileLocks(options.locksDir),
+    pluginPath: options.pluginPath,
+    cacheDir: options.cacheDir,
+    timeoutMs: options.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS,
+    trace: options.trace,
+  });
+}

@@ -1,0 +1,161 @@
+import { readFileSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { DockcniError } from '../errors.js';
+import { removeIfExists } from '../fs-atomic.js';
+
+export type Release = () => Promise<void>;
+
+/**
+ * The engine's cross-process locks (the CLI, `run`, `gc` and the daemon may run at once): one operation
+ * per (network, container, ifname), and GC alone on its network (SPEC.md, "Lifecycle").
+ */
+export interface Locks {
+  /** Exclusive on the attachment, shared on its network. */
+  attachment(network: string, containerId: string, ifName: string): Promise<Release>;
+  /** Exclusive on the network: waits for every attachment operation on it to finish, holds new ones off. */
+  network(network: string): Promise<Release>;
+  /** A plain named mutex, e.g. one container's wiring. */
+  mutex(name: string): Promise<Release>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** pid plus its start time: a recycled pid is not mistaken for the owner that died. */
+function processIdentity(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return `${pid} ${fields[19]}`;
+  } catch {
+    return undefined;
+  }
+}
+
+function ownerAlive(owner: string): boolean {
+  const pid = Number(owner.split(' ')[0]);
+  return Number.isInteger(pid) && pid > 0 && processIdentity(pid) === owner;
+}
+
+/** Lock files with their owner inside; a lock whose owner process is gone is taken over at once. */
+export class FileLocks implements Locks {
+  private readonly owner: string;
+  private counter = 0;
+
+  constructor(readonly dir: string, private readonly waitMs = 5 * 60_000) {
+    this.owner = processIdentity(process.pid) ?? `${process.pid} 0`;
+  }
+
+  async attachment(network: string, containerId: string, ifName: string): Promise<Release> {
+    const releaseOne = await this.mutex(`att-${network}-${containerId}-${ifName}`);
+    try {
+      const releaseShared = await this.shared(network);
+      return async () => {
+        await releaseShared();
+        await releaseOne();
+      };
+    } catch (error) {
+      await releaseOne();
+      throw error;
+    }
+  }
+
+  async network(network: string): Promise<Release> {
+    const releaseGate = await this.mutex(`net-${network}.gate`);
+    try {
+      const holders = path.join(this.dir, `net-${network}.shared`);
+      const deadline = Date.now() + this.waitMs;
+      for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+        const live = await this.liveHolders(holders);
+        if (live.length === 0) return releaseGate;
+        if (Date.now() > deadline) throw this.timeout(`network ${network}`, live[0] ?? '');
+        await sleep(delay);
+      }
+    } catch (error) {
+      await releaseGate();
+      throw error;
+    }
+  }
+
+  async mutex(name: string): Promise<Release> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const file = path.join(this.dir, `${name}.lock`);
+    const deadline = Date.now() + this.waitMs;
+    for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
+      if (await this.tryCreate(file)) return () => this.releaseFile(file);
+      const holder = await readFile(file, 'utf8').catch(() => '');
+      if (holder !== '' && !ownerAlive(holder)) await this.steal(file, holder);
+      else if (Date.now() > deadline) throw this.timeout(name, holder);
+      else await sleep(delay);
+    }
+  }
+
+  private async shared(network: string): Promise<Release> {
+    const releaseGate = await this.mutex(`net-${network}.gate`);
+    try {
+      const holders = path.join(this.dir, `net-${network}.shared`);
+      await mkdir(holders, { recursive: true, mode: 0o700 });
+      const file = path.join(holders, `${this.owner.replace(' ', '_')}_${this.counter++}`);
+      const handle = await open(file, 'wx', 0o600);
+      await handle.close();
+      return async () => {
+        await removeIfExists(file);
+      };
+    } finally {
+      await releaseGate();
+    }
+  }
+
+  private async liveHolders(dir: string): Promise<string[]> {
+    const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    const live: string[] = [];
+    for (const name of names) {
+      const [pid, start] = name.split('_');
+      if (ownerAlive(`${pid} ${start}`)) live.push(`${pid} ${start}`);
+      else await removeIfExists(path.join(dir, name));
+    }
+    return live;
+  }
+
+  private async tryCreate(file: string): Promise<boolean> {
+    try {
+      const handle = await open(file, 'wx', 0o600);
+      try {
+        await handle.writeFile(this.owner);
+      } finally {
+        await handle.close();
+      }
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    }
+  }
+
+  /** Two processes may find the same dead owner; a guard file lets only one of them remove the lock. */
+  private async steal(file: string, deadOwner: string): Promise<void> {
+    const guard = `${file}.steal`;
+    const guardAge = await stat(guard).then((s) => Date.now() - s.mtimeMs, () => undefined);
+    if (guardAge !== undefined && guardAge > 5000) await removeIfExists(guard);
+    if (!(await this.tryCreate(guard))) return;
+    try {
+      if ((await readFile(file, 'utf8').catch(() => '')) === deadOwner) await unlink(file);
+    } finally {
+      await removeIfExists(guard);
+    }
+  }
+
+  private async releaseFile(file: string): Promise<void> {
+    const holder = await readFile(file, 'utf8').catch(() => '');
+    if (holder === this.owner) await removeIfExists(file);
+  }
+
+  private timeout(name: string, holder: string): DockcniError {
+    return new DockcniError('lock-timeout', `gave up after ${Math.round(this.waitMs / 1000)}s waiting for lock "${name}" held by pid ${holder.split(' ')[0] || '?'}`, {
+      fix: `check what that process is doing; the lock is in ${this.dir}`,
+    });
+  }
+}

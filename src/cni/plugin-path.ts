@@ -1,0 +1,25 @@
+import { access, constants } from 'node:fs/promises';
+import path from 'node:path';
+import { PluginNotFoundError } from '../errors.js';
+import { isValidPluginType } from './conf.js';
+
+export const DEFAULT_CNI_PATH = ['/opt/cni/bin', '/usr/libexec/cni', '/usr/lib/cni'];
+
+export function splitPath(value: string): string[] {
+  return value.split(':').filter((p) => p !== '');
+}
+
+/** libcni FindInPath: the first directory holding an executable of that exact name. */
+export async function findPlugin(type: string, dirs: readonly string[]): Promise<string> {
+  if (!isValidPluginType(type)) throw new PluginNotFoundError(type, dirs);
+  for (const dir of dirs) {
+    const candidate = path.join(dir, type);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // Not here (missing or not executable): the next directory may have it.
+    }
+  }
+  throw new PluginNotFoundError(type, dirs);
+}

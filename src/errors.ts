@@ -1,0 +1,83 @@
+/**
+ * The one error tree of dockcni. Core modules classify failures with these classes; the CLI turns them
+ * into wording and exit codes in one place. Each error names the bad value and, where there is one, the fix.
+ */
+export interface DockcniErrorOptions {
+  readonly cause?: unknown;
+  /** What the user can do about it; printed after the message. */
+  readonly fix?: string;
+}
+
+export class DockcniError extends Error {
+  override readonly name: string = 'DockcniError';
+  /** A stable machine-readable tag, e.g. `config-invalid`, `plugin-failed`. */
+  readonly code: string;
+  readonly fix: string | undefined;
+  /** Errors of the cleanup that followed this failure (e.g. the DEL undoing a failed ADD). */
+  rollbackErrors: readonly Error[] = [];
+
+  constructor(code: string, message: string, options: DockcniErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.fix = options.fix;
+  }
+}
+
+/** A conf file that cannot be used: unreadable, not JSON, or not a valid CNI config. */
+export class ConfigError extends DockcniError {
+  override readonly name = 'ConfigError';
+  constructor(readonly file: string, readonly reason: string, options: DockcniErrorOptions = {}) {
+    super('config-invalid', `${file}: ${reason}`, options);
+  }
+}
+
+/** No network of that name, in the conf dir nor embedded. Lists the files that could not be read. */
+export class NetworkNotFoundError extends DockcniError {
+  override readonly name = 'NetworkNotFoundError';
+  constructor(readonly network: string, readonly dir: string, readonly brokenFiles: readonly string[] = []) {
+    const broken = brokenFiles.length > 0 ? ` (${brokenFiles.length} file(s) there could not be loaded: ${brokenFiles.join(', ')})` : '';
+    super('network-not-found', `no network named "${network}" in ${dir}${broken}`, {
+      fix: `add a .conflist with "name": "${network}" to ${dir}, or pick one listed by \`dockcni networks ls\``,
+    });
+  }
+}
+
+export class PluginNotFoundError extends DockcniError {
+  override readonly name = 'PluginNotFoundError';
+  constructor(readonly plugin: string, readonly searched: readonly string[]) {
+    super('plugin-not-found', `CNI plugin "${plugin}" not found in ${searched.join(':') || '(empty plugin path)'}`, {
+      fix: `install it (Debian: apt-get install containernetworking-plugins) or point --cni-path / CNI_PATH at the directory holding it`,
+    });
+  }
+}
+
+/** A value from a flag, a label or a file that fails validation. */
+export class InvalidInputError extends DockcniError {
+  override readonly name = 'InvalidInputError';
+  constructor(readonly field: string, readonly value: string, reason: string, fix?: string) {
+    super('invalid-input', `invalid ${field} ${JSON.stringify(value)}: ${reason}`, fix === undefined ? {} : { fix });
+  }
+}
+
+export class DockerApiError extends DockcniError {
+  override readonly name = 'DockerApiError';
+  constructor(message: string, readonly statusCode: number | undefined, options: DockcniErrorOptions = {}) {
+    super('docker-api', message, options);
+  }
+}
+
+/** Every error's message plus its causes, one step of context each, for logs and the CLI. */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && depth < 5; depth++) {
+    if (current instanceof Error) {
+      if (!parts.some((p) => p.includes(current instanceof Error ? current.message : ''))) parts.push(current.message);
+      current = current.cause;
+    } else {
+      parts.push(String(current));
+      current = undefined;
+    }
+  }
+  return parts.join(': ');
+}
