@@ -34,8 +34,9 @@ export class ConfigError extends DockcniError {
 /** No network of that name, in the conf dir nor embedded. Lists the files that could not be read. */
 export class NetworkNotFoundError extends DockcniError {
   override readonly name = 'NetworkNotFoundError';
+  /** `brokenFiles`: "file: reason" of each file that could not be loaded; it may have held the network. */
   constructor(readonly network: string, readonly dir: string, readonly brokenFiles: readonly string[] = []) {
-    const broken = brokenFiles.length > 0 ? ` (${brokenFiles.length} file(s) there could not be loaded: ${brokenFiles.join(', ')})` : '';
+    const broken = brokenFiles.length > 0 ? `; ${brokenFiles.length} file(s) there could not be loaded: ${brokenFiles.join('; ')}` : '';
     super('network-not-found', `no network named "${network}" in ${dir}${broken}`, {
       fix: `add a .conflist with "name": "${network}" to ${dir}, or pick one listed by \`dockcni networks ls\``,
     });

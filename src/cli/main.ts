@@ -27,6 +27,9 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
       .wrap(Math.min(110, process.stdout.columns ?? 100))
       .parseAsync();
   } catch (error) {
-    if (!(error instanceof ReportedError)) throw error;
+    // Errors of async handlers in nested commands arrive here rather than in .fail().
+    if (error instanceof ReportedError) return;
+    process.stderr.write(`${formatError(error)}\n`);
+    process.exitCode = 1;
   }
 }

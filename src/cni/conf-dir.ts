@@ -81,7 +81,7 @@ export function pickNetwork(listing: ConfDirListing, name: string): NetworkConfi
   const found = listing.networks.find((n) => n.name === name);
   if (found !== undefined) return found;
   if (name === DEFAULT_NETWORK_NAME) return defaultNetwork();
-  throw new NetworkNotFoundError(name, listing.dir, listing.problems.map((p) => p.file));
+  throw new NetworkNotFoundError(name, listing.dir, listing.problems.map((p) => p.message));
 }
 
 export async function findNetwork(dir: string, name: string): Promise<NetworkConfigList> {

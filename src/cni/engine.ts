@@ -101,7 +101,14 @@ export class CniEngine {
       if (list === undefined) {
         throw new DockcniError('network-not-found', `cannot DEL ${network}/${rt.containerId}/${rt.ifName}: no cached attachment and no config for network "${network}"`);
       }
-      await this.delChain(list, rt, cached?.result);
+      // A caller that does not repeat the ADD's args (cnitool users, gc) still tears down what they set up:
+      // portmap, for one, removes nothing without the portMappings it was given.
+      const delRt = cached ? {
+        ...rt,
+        args: rt.args.length > 0 ? rt.args : cached.cniArgs,
+        capabilityArgs: Object.keys(rt.capabilityArgs).length > 0 ? rt.capabilityArgs : cached.capabilityArgs,
+      } : rt;
+      await this.delChain(list, delRt, cached?.result);
       await this.cache.remove(network, rt.containerId, rt.ifName);
     } finally {
       await release();

@@ -69,7 +69,7 @@ test('pickNetwork: the embedded default, and a not-found error naming the broken
   const listing = await loadConfDir(dir);
   t.deepEqual(pickNetwork(listing, 'dockcni').plugins.map((p) => p.type), ['bridge', 'firewall', 'portmap']);
   const error = t.throws(() => pickNetwork(listing, 'front'), { instanceOf: NetworkNotFoundError });
-  t.regex(error?.message ?? '', /no network named "front" in .* \(1 file\(s\) there could not be loaded: .*10-broken\.conflist\)/);
+  t.regex(error?.message ?? '', /no network named "front" in .*; 1 file\(s\) there could not be loaded: .*10-broken\.conflist: not valid JSON/);
 });
 
 test('a missing conf dir is empty, not an error', async (t) => {
