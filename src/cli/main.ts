@@ -1,7 +1,9 @@
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { cniCommand } from './commands/cni.js';
+import { daemonCommand } from './commands/daemon.js';
 import { networksCommand } from './commands/networks.js';
+import { gcCommand, inspectCommand, lsCommand } from './commands/state.js';
 import { formatError } from './output.js';
 
 /** Thrown from `.fail` after the report is written, so nothing reports it twice. */
@@ -12,7 +14,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
   try {
     await yargs(argv)
       .scriptName('dockcni')
-      .command([cniCommand, networksCommand])
+      .command([cniCommand, networksCommand, daemonCommand, lsCommand, inspectCommand, gcCommand] as CommandModule[])
       .demandCommand(1, 'name a command; see `dockcni --help`')
       .strictCommands()
       .strictOptions()

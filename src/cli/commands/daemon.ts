@@ -1,0 +1,57 @@
+import type { Argv, CommandModule } from 'yargs';
+import { FileLocks } from '../../cni/lock.js';
+import { ContainerHandlers, type FailurePolicy } from '../../daemon/handlers.js';
+import { Daemon } from '../../daemon/daemon.js';
+import { StreamLogger } from '../../daemon/logger.js';
+import { Metrics, serveMetrics } from '../../daemon/metrics.js';
+import { locksDir } from '../../paths.js';
+import { contextFrom, withDockerFlags, type DockerFlags } from '../context.js';
+
+interface Args extends DockerFlags {
+  readonly concurrency: number;
+  readonly onFailure: FailurePolicy;
+  readonly retries: number;
+  readonly allowNetworks?: string | undefined;
+  readonly logFormat: 'text' | 'json';
+  readonly metricsAddr?: string | undefined;
+  readonly debug: boolean;
+}
+
+export const daemonCommand: CommandModule<object, Args> = {
+  command: 'daemon',
+  describe: 'wire every container labelled dockcni.networks=… from Docker events (ADD on start, DEL on death)',
+  builder: (y) => withDockerFlags(y)
+    .option('concurrency', { type: 'number', default: 8, describe: 'containers wired at once' })
+    .option('on-failure', { choices: ['stop', 'kill', 'ignore'] as const, default: 'stop' as const, describe: 'what to do with a container whose wiring keeps failing' })
+    .option('retries', { type: 'number', default: 2, describe: 'retries of a failed wiring, with doubling backoff from 1 s' })
+    .option('allow-networks', { type: 'string', describe: 'comma-separated networks labels may ask for [default: all]' })
+    .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const })
+    .option('metrics-addr', { type: 'string', describe: 'serve /metrics and /healthz on PORT (loopback) or HOST:PORT' })
+    .option('debug', { type: 'boolean', default: false }) as unknown as Argv<Args>,
+  handler: async (argv) => {
+    const log = new StreamLogger(process.stderr, argv.logFormat, argv.debug);
+    const ctx = await contextFrom(argv);
+    const single = await new FileLocks(locksDir(ctx.paths), 1000).mutex('daemon').catch((error: Error) => {
+      throw new Error(`another dockcni daemon is running: ${error.message}`, { cause: error });
+    });
+    const metrics = new Metrics();
+    const served = argv.metricsAddr ? await serveMetrics(metrics, argv.metricsAddr) : undefined;
+    if (served) log.log('info', 'metrics listening', { address: `${served.address.address}:${served.address.port}` });
+    const handlers = new ContainerHandlers({
+      docker: ctx.docker, wirer: ctx.wirer, log, metrics, onFailure: argv.onFailure, retries: argv.retries, retryDelayMs: 1000,
+      labels: { allowNetworks: argv.allowNetworks ? new Set(argv.allowNetworks.split(',').map((n) => n.trim())) : undefined },
+    });
+    const daemon = new Daemon({ docker: ctx.docker, handlers, reconciler: ctx.reconciler, log, metrics, concurrency: argv.concurrency });
+    const shutdown = (signal: string) => {
+      log.log('info', `${signal}: finishing in-flight operations; containers keep their networking`);
+      void daemon.stop();
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    log.log('info', 'dockcni daemon starting', { confDir: ctx.paths.confDir, cniPath: ctx.paths.cniPath.join(':'), stateDir: ctx.paths.stateDir });
+    await daemon.run();
+    served?.server.close();
+    await single();
+    log.log('info', 'stopped');
+  },
+};

@@ -1,0 +1,84 @@
+import type { Argv, CommandModule } from 'yargs';
+import { ResultCache } from '../../cni/result-cache.js';
+import type { Leftover } from '../../daemon/reconciler.js';
+import { DockcniError } from '../../errors.js';
+import { AttachmentStore } from '../../state/attachment-store.js';
+import { pathsFrom, withCniFlags, type CniFlags } from '../common.js';
+import { contextFrom, withDockerFlags, type DockerFlags } from '../context.js';
+import { table } from '../output.js';
+
+interface LsArgs extends CniFlags {
+  readonly output: 'json' | 'text';
+  readonly container?: string;
+}
+
+const withOutput = <T>(y: Argv<T>) => y.option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const });
+
+/** `ls` reads the state on disk only: it works while the daemon (or Docker) is down. */
+export const lsCommand: CommandModule<object, LsArgs> = {
+  command: 'ls',
+  describe: 'containers dockcni wired: networks, interfaces, addresses, state (from the state on disk)',
+  builder: (y) => withOutput(withCniFlags(y)) as unknown as Argv<LsArgs>,
+  handler: async (argv) => {
+    const records = await new AttachmentStore(pathsFrom(argv).stateDir).list();
+    if (argv.output === 'json') {
+      process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+      return;
+    }
+    const rows = records.flatMap((r) => r.networks.map((n) => [
+      r.containerId.slice(0, 12), r.name, n.network, n.ifName, n.addresses.join(',') || '-', n.state === 'failed' ? `failed: ${n.error ?? ''}` : n.state,
+    ]));
+    process.stdout.write(`${table([['CONTAINER', 'NAME', 'NETWORK', 'IFACE', 'ADDRESSES', 'STATE'], ...rows])}\n`);
+  },
+};
+
+export const inspectCommand: CommandModule<object, LsArgs> = {
+  command: 'inspect <container>',
+  describe: 'a container\'s attachment record and cached CNI results (id, id prefix or name)',
+  builder: (y) => withCniFlags(y).positional('container', { type: 'string', demandOption: true }) as unknown as Argv<LsArgs>,
+  handler: async (argv) => {
+    const paths = pathsFrom(argv);
+    const wanted = argv.container ?? '';
+    const records = (await new AttachmentStore(paths.stateDir).list()).filter((r) => r.name === wanted || (wanted.length >= 4 && r.containerId.startsWith(wanted)));
+    if (records.length !== 1) {
+      throw new DockcniError('not-found', records.length === 0 ? `no container ${JSON.stringify(wanted)} is wired by dockcni` : `${JSON.stringify(wanted)} matches ${records.length} containers`, { fix: 'see `dockcni ls`' });
+    }
+    const record = records[0]!;
+    const cache = new ResultCache(paths.cacheDir);
+    const results = await Promise.all(record.networks.map(async (n) => ({ network: n.network, ifName: n.ifName, cached: await cache.read(n.network, record.containerId, n.ifName) })));
+    process.stdout.write(`${JSON.stringify({ ...record, results: results.map((r) => ({ network: r.network, ifName: r.ifName, result: r.cached?.result ?? null })) }, null, 2)}\n`);
+  },
+};
+
+interface GcArgs extends DockerFlags {
+  readonly dryRun: boolean;
+  readonly output: 'json' | 'text';
+}
+
+export function describeLeftover(item: Leftover): string {
+  switch (item.kind) {
+    case 'attachment': return `attachment of ${item.name} (${item.containerId.slice(0, 12)}) on ${item.networks.join(',')}: ${item.why}`;
+    case 'sandbox': return `run sandbox ${item.name} (${item.containerId.slice(0, 12)}): ${item.why}`;
+    case 'pin': return `pinned netns ${item.path} with no attachment`;
+    case 'cache': return `cached result ${item.path} with no attachment`;
+  }
+}
+
+export const gcCommand: CommandModule<object, GcArgs> = {
+  command: 'gc',
+  describe: 'remove what no live container needs: stale attachments (DEL from the cache), run sandboxes, pins; then CNI GC',
+  builder: (y) => withOutput(withDockerFlags(y)).option('dry-run', { type: 'boolean', default: false, describe: 'only list what would be removed' }) as unknown as Argv<GcArgs>,
+  handler: async (argv) => {
+    const ctx = await contextFrom(argv);
+    const inventory = await ctx.reconciler.inventory();
+    const errors = argv.dryRun ? [] : [...(await ctx.reconciler.clean(inventory.leftovers)), ...(await ctx.reconciler.gcNetworks(inventory.records))];
+    if (argv.output === 'json') {
+      process.stdout.write(`${JSON.stringify({ dryRun: argv.dryRun, leftovers: inventory.leftovers, errors: errors.map((e) => e.message) }, null, 2)}\n`);
+    } else {
+      const verb = argv.dryRun ? 'would remove' : 'removed';
+      for (const item of inventory.leftovers) process.stdout.write(`${verb} ${describeLeftover(item)}\n`);
+      if (inventory.leftovers.length === 0) process.stdout.write('nothing to remove\n');
+    }
+    if (errors.length > 0) throw new DockcniError('gc-failed', `${errors.length} item(s) could not be removed: ${errors.map((e) => e.message).join('; ')}`);
+  },
+};

@@ -1,0 +1,47 @@
+import type { Argv } from 'yargs';
+import type { CniEngine } from '../cni/engine.js';
+import { FileLocks } from '../cni/lock.js';
+import type { DockerClient } from '../docker/docker-client.js';
+import { Reconciler } from '../daemon/reconciler.js';
+import { locksDir, pinsDir, type Paths } from '../paths.js';
+import { AttachmentStore } from '../state/attachment-store.js';
+import { BindMountPins } from '../wiring/netns-pins.js';
+import { Wirer } from '../wiring/wirer.js';
+import { engineFrom, pathsFrom, withCniFlags, type CniFlags } from './common.js';
+
+export interface DockerFlags extends CniFlags {
+  readonly dockerHost?: string | undefined;
+  readonly podNamespace: string;
+}
+
+export function withDockerFlags<T>(yargs: Argv<T>) {
+  return withCniFlags(yargs)
+    .option('docker-host', { type: 'string', describe: 'Docker endpoint [env DOCKER_HOST; default unix:///var/run/docker.sock]' })
+    .option('pod-namespace', { type: 'string', default: 'default', describe: 'K8S_POD_NAMESPACE passed to plugins for every container' });
+}
+
+/** Everything the Docker-facing commands share, built once at the entry point. */
+export interface Context {
+  readonly paths: Paths;
+  readonly docker: DockerClient;
+  readonly engine: CniEngine;
+  readonly store: AttachmentStore;
+  readonly pins: BindMountPins;
+  readonly wirer: Wirer;
+  readonly reconciler: Reconciler;
+}
+
+export async function contextFrom(flags: DockerFlags, onProgress?: (step: string) => void, sandboxGraceMs = 60_000): Promise<Context> {
+  const paths = pathsFrom(flags);
+  // dockerode is loaded only by the commands that talk to Docker: `dockcni cni …` starts faster without it.
+  const { DockerodeClient } = await import('../docker/dockerode-client.js');
+  const docker = new DockerodeClient(flags.dockerHost);
+  const engine = engineFrom(flags, paths);
+  const store = new AttachmentStore(paths.stateDir);
+  const pins = new BindMountPins(pinsDir(paths));
+  const wirer = new Wirer({
+    engine, store, pins, locks: new FileLocks(locksDir(paths)), confDir: paths.confDir, podNamespace: flags.podNamespace, onProgress,
+  });
+  const reconciler = new Reconciler({ docker, wirer, engine, store, pins, confDir: paths.confDir, sandboxGraceMs });
+  return { paths, docker, engine, store, pins, wirer, reconciler };
+}

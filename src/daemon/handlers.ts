@@ -1,0 +1,105 @@
+import { describeError } from '../errors.js';
+import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
+import { CniPluginError } from '../cni/plugin-error.js';
+import { parseLabels, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions } from '../wiring/labels.js';
+import type { Wirer } from '../wiring/wirer.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+export type FailurePolicy = 'stop' | 'kill' | 'ignore';
+
+export interface HandlerOptions {
+  readonly docker: DockerClient;
+  readonly wirer: Wirer;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly labels: LabelOptions;
+  readonly onFailure: FailurePolicy;
+  /** Attempts after the first, with doubling backoff from retryDelayMs. */
+  readonly retries: number;
+  readonly retryDelayMs: number;
+}
+
+const short = (id: string) => id.slice(0, 12);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What happens when a container starts, dies or is destroyed. */
+export class ContainerHandlers {
+  constructor(private readonly o: HandlerOptions) {}
+
+  /** start: parse its labels, wire every network; on failure retry, then apply the failure policy. */
+  async started(id: string, known?: ContainerInfo): Promise<void> {
+    const container = known ?? await this.o.docker.inspect(id);
+    if (!container?.running) return;
+    let request;
+    try {
+      request = parseLabels(container.labels, this.o.labels);
+    } catch (error) {
+      this.o.log.log('error', 'bad dockcni labels', { container: container.name, id: short(id), error: describeError(error) });
+      await this.applyPolicy(container);
+      return;
+    }
+    if (request === undefined) return;
+    const origin = container.labels[ROLE_LABEL] === 'sandbox' ? 'run' : 'daemon';
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now();
+      try {
+        const record = await this.o.wirer.wire({ ...container, containerId: id, origin }, request);
+        this.o.metrics.observe('add', true, (performance.now() - started) / 1000);
+        for (const n of record.networks) {
+          this.o.log.log('info', 'wired', { container: container.name, id: short(id), network: n.network, ifname: n.ifName, addresses: n.addresses.join(',') });
+        }
+        return;
+      } catch (error) {
+        this.o.metrics.observe('add', false, (performance.now() - started) / 1000);
+        const plugin = firstPluginError(error);
+        this.o.log.log('error', 'wiring failed', {
+          container: container.name, id: short(id), attempt: attempt + 1, plugin: plugin?.plugin, cniCode: plugin?.cniCode, error: describeError(error),
+        });
+        const now = await this.o.docker.inspect(id);
+        if (!now?.running || now.pid !== container.pid) return;
+        if (attempt >= this.o.retries) {
+          await this.applyPolicy(container);
+          return;
+        }
+        await sleep(this.o.retryDelayMs * 2 ** attempt);
+      }
+    }
+  }
+
+  /** die or destroy: DEL everything; a `run` app takes its sandbox with it. */
+  async stopped(id: string, labels: Readonly<Record<string, string>>): Promise<void> {
+    await this.unwire(id);
+    const sandbox = labels[SANDBOX_LABEL];
+    if (labels[ROLE_LABEL] === 'app' && sandbox !== undefined && /^[0-9a-f]{64}$/.test(sandbox)) {
+      await this.unwire(sandbox);
+      await this.o.docker.remove(sandbox);
+      this.o.log.log('info', 'removed sandbox', { app: short(id), sandbox: short(sandbox) });
+    }
+  }
+
+  async unwire(id: string): Promise<void> {
+    const started = performance.now();
+    try {
+      if (await this.o.wirer.unwire(id)) {
+        this.o.metrics.observe('del', true, (performance.now() - started) / 1000);
+        this.o.log.log('info', 'unwired', { id: short(id) });
+      }
+    } catch (error) {
+      this.o.metrics.observe('del', false, (performance.now() - started) / 1000);
+      throw error;
+    }
+  }
+
+  private async applyPolicy(container: ContainerInfo): Promise<void> {
+    if (this.o.onFailure === 'ignore') return;
+    this.o.log.log('warn', `${this.o.onFailure === 'stop' ? 'stopping' : 'killing'} container without its CNI networking (--on-failure ${this.o.onFailure})`, { container: container.name, id: short(container.id) });
+    if (this.o.onFailure === 'stop') await this.o.docker.stop(container.id, 10);
+    else await this.o.docker.kill(container.id);
+  }
+}
+
+function firstPluginError(error: unknown): CniPluginError | undefined {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) if (e instanceof CniPluginError) return e;
+  return undefined;
+}

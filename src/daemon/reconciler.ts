@@ -1,0 +1,125 @@
+import path from 'node:path';
+import { loadConfDir } from '../cni/conf-dir.js';
+import { runtimeConfFromCache, type CniEngine } from '../cni/engine.js';
+import type { CacheEntry } from '../cni/result-cache.js';
+import { supportsGc } from '../cni/version.js';
+import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
+import { describeError } from '../errors.js';
+import { sameIncarnation, type AttachmentRecord } from '../state/attachment.js';
+import type { AttachmentStore } from '../state/attachment-store.js';
+import { NETWORKS_LABEL, ROLE_LABEL, SANDBOX_LABEL } from '../wiring/labels.js';
+import type { NetnsPins } from '../wiring/netns-pins.js';
+import type { Wirer } from '../wiring/wirer.js';
+
+/** Something dockcni set up that no live container needs any more. */
+export type Leftover =
+  | { readonly kind: 'attachment'; readonly containerId: string; readonly name: string; readonly why: string; readonly networks: readonly string[] }
+  | { readonly kind: 'sandbox'; readonly containerId: string; readonly name: string; readonly why: string }
+  | { readonly kind: 'pin'; readonly containerId: string; readonly path: string }
+  | { readonly kind: 'cache'; readonly containerId: string; readonly network: string; readonly ifName: string; readonly path: string };
+
+export interface ReconcilerOptions {
+  readonly docker: DockerClient;
+  readonly wirer: Wirer;
+  readonly engine: CniEngine;
+  readonly store: AttachmentStore;
+  readonly pins: NetnsPins;
+  readonly confDir: string;
+  /** A `run` sandbox younger than this may still be waiting for its app to be created. */
+  readonly sandboxGraceMs: number;
+}
+
+export interface Inventory {
+  readonly leftovers: readonly Leftover[];
+  /** Running labelled containers whose current incarnation is not wired. */
+  readonly unwired: readonly ContainerInfo[];
+  readonly records: readonly AttachmentRecord[];
+}
+
+function whyStale(record: AttachmentRecord, container: ContainerInfo | undefined): string | undefined {
+  if (!container) return 'container is gone';
+  if (!container.running) return 'container is not running';
+  if (!sameIncarnation(record, container.pid, container.startedAt)) return 'container restarted since it was wired';
+  return undefined;
+}
+
+/** Compares Docker with dockcni's state; the daemon (start, reconnect) and `gc` share it. */
+export class Reconciler {
+  constructor(private readonly o: ReconcilerOptions) {}
+
+  async inventory(): Promise<Inventory> {
+    const [labelled, roles, records, pins, cache] = await Promise.all([
+      this.o.docker.listByLabel(NETWORKS_LABEL), this.o.docker.listByLabel(ROLE_LABEL), this.o.store.list(), this.o.pins.list(), this.o.engine.cache.list(),
+    ]);
+    const containers = new Map([...labelled, ...roles].map((c) => [c.id, c]));
+    for (const r of records) {
+      if (!containers.has(r.containerId)) {
+        const c = await this.o.docker.inspect(r.containerId);
+        if (c) containers.set(c.id, c);
+      }
+    }
+    const leftovers: Leftover[] = [];
+    for (const record of records) {
+      const why = whyStale(record, containers.get(record.containerId));
+      if (why && (record.netns !== '' || record.networks.some((n) => n.state !== 'failed'))) {
+        leftovers.push({ kind: 'attachment', containerId: record.containerId, name: record.name, why, networks: record.networks.map((n) => n.network) });
+      }
+    }
+    const apps = [...containers.values()].filter((c) => c.labels[ROLE_LABEL] === 'app');
+    for (const c of containers.values()) {
+      if (c.labels[ROLE_LABEL] !== 'sandbox') continue;
+      const liveApp = apps.some((a) => a.labels[SANDBOX_LABEL] === c.id && a.running);
+      const age = Date.now() - Date.parse(c.createdAt);
+      if (!liveApp && age > this.o.sandboxGraceMs) {
+        leftovers.push({ kind: 'sandbox', containerId: c.id, name: c.name, why: apps.some((a) => a.labels[SANDBOX_LABEL] === c.id) ? 'its app is not running' : 'its app is gone' });
+      }
+    }
+    const recorded = new Set(records.filter((r) => r.netns !== '').map((r) => r.containerId));
+    for (const id of pins) if (!recorded.has(id)) leftovers.push({ kind: 'pin', containerId: id, path: this.o.pins.pathFor(id) });
+    for (const entry of this.ownedCache(cache)) {
+      if (!recorded.has(entry.containerId)) {
+        leftovers.push({ kind: 'cache', containerId: entry.containerId, network: entry.networkName, ifName: entry.ifName, path: this.o.engine.cache.pathFor(entry.networkName, entry.containerId, entry.ifName) });
+      }
+    }
+    const unwired = [...containers.values()].filter((c) => c.running && c.labels[NETWORKS_LABEL] !== undefined && !records.some(
+      (r) => r.containerId === c.id && sameIncarnation(r, c.pid, c.startedAt) && r.networks.every((n) => n.state === 'wired')));
+    return { leftovers, unwired, records };
+  }
+
+  /** Removes each leftover; returns the errors (one bad item does not stop the others). */
+  async clean(leftovers: readonly Leftover[]): Promise<Error[]> {
+    const errors: Error[] = [];
+    for (const item of leftovers) {
+      try {
+        if (item.kind === 'attachment') await this.o.wirer.unwire(item.containerId);
+        else if (item.kind === 'sandbox') {
+          await this.o.wirer.unwire(item.containerId);
+          await this.o.docker.remove(item.containerId);
+        } else if (item.kind === 'pin') await this.o.wirer.unwire(item.containerId);
+        else {
+          const entry = await this.o.engine.cache.read(item.network, item.containerId, item.ifName);
+          if (entry) await this.o.engine.del(item.network, runtimeConfFromCache(entry));
+        }
+      } catch (error) {
+        errors.push(new Error(`${item.kind} ${item.containerId.slice(0, 12)}: ${describeError(error)}`, { cause: error }));
+      }
+    }
+    return errors;
+  }
+
+  /** Spec GC for every 1.1.0 network, keeping what the records hold. */
+  async gcNetworks(records: readonly AttachmentRecord[]): Promise<Error[]> {
+    const listing = await loadConfDir(this.o.confDir);
+    const valid = records.flatMap((r) => r.networks.map((n) => ({ containerID: r.containerId, ifname: n.ifName })));
+    const errors: Error[] = [];
+    for (const list of listing.networks.filter((n) => supportsGc(n.cniVersion))) {
+      errors.push(...(await this.o.engine.gc(list, valid)).errors);
+    }
+    return errors;
+  }
+
+  /** Cache entries dockcni wrote: their netns is one of its pins. Other runtimes' entries are not ours to touch. */
+  private ownedCache(cache: readonly CacheEntry[]): CacheEntry[] {
+    return cache.filter((e) => path.dirname(e.netns) === this.o.pins.dir);
+  }
+}

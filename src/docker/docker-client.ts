@@ -1,0 +1,57 @@
+/** The Docker calls dockcni makes, behind one interface (implementation: DockerodeClient). */
+
+export interface ContainerInfo {
+  readonly id: string;
+  /** Without Docker's leading "/". */
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly running: boolean;
+  /** 0 when not running. */
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly createdAt: string;
+  readonly networkMode: string;
+  readonly hostsPath: string;
+  readonly resolvConfPath: string;
+  readonly hostname: string;
+}
+
+export interface DockerEvent {
+  readonly id: string;
+  readonly action: string;
+  /** Unix nanoseconds, for resuming with `since`. */
+  readonly timeNano: bigint;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+export interface EventSubscription {
+  /** Resolves when the stream ends (Docker went away) and rejects on a stream error. */
+  readonly ended: Promise<void>;
+  close(): void;
+}
+
+export interface CreateSpec {
+  readonly name?: string | undefined;
+  readonly image: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly hostname?: string | undefined;
+  readonly dns?: readonly string[];
+  readonly extraHosts?: readonly string[];
+  readonly networkMode: string;
+}
+
+export interface DockerClient {
+  ping(): Promise<{ readonly apiVersion: string; readonly version: string }>;
+  /** undefined when there is no such container. */
+  inspect(id: string): Promise<ContainerInfo | undefined>;
+  /** Containers (running or not) carrying the label key. */
+  listByLabel(label: string): Promise<ContainerInfo[]>;
+  /** Container start/die/destroy events since a time (unix ns), until closed. */
+  events(since: bigint | undefined, onEvent: (event: DockerEvent) => void): Promise<EventSubscription>;
+  create(spec: CreateSpec): Promise<string>;
+  start(id: string): Promise<void>;
+  stop(id: string, timeoutSeconds: number): Promise<void>;
+  kill(id: string): Promise<void>;
+  /** Force-removes; a container already gone is not an error. */
+  remove(id: string): Promise<void>;
+}

@@ -1,0 +1,158 @@
+import Docker from 'dockerode';
+import { DockerApiError } from '../errors.js';
+import type { ContainerInfo, CreateSpec, DockerClient, DockerEvent, EventSubscription } from './docker-client.js';
+
+const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
+
+function wrap(what: string, error: unknown): DockerApiError {
+  const status = statusOf(error);
+  const reason = (error as { json?: { message?: string } }).json?.message ?? (error as Error).message;
+  return new DockerApiError(`docker: ${what}: ${reason}`, status, { cause: error });
+}
+
+type Inspect = Docker.ContainerInspectInfo;
+
+function toInfo(c: Inspect): ContainerInfo {
+  return {
+    id: c.Id,
+    name: c.Name.replace(/^\//, ''),
+    labels: c.Config.Labels ?? {},
+    running: c.State.Running,
+    pid: c.State.Pid,
+    startedAt: c.State.StartedAt,
+    createdAt: c.Created,
+    networkMode: c.HostConfig.NetworkMode ?? '',
+    hostsPath: c.HostsPath,
+    resolvConfPath: c.ResolvConfPath,
+    hostname: c.Config.Hostname,
+  };
+}
+
+/** Where Docker is: --docker-host, else DOCKER_HOST, else the default socket. */
+export function dockerOptions(host: string | undefined): Docker.DockerOptions {
+  const target = host ?? process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock';
+  if (target.startsWith('unix://')) return { socketPath: target.slice('unix://'.length) };
+  if (target.startsWith('/')) return { socketPath: target };
+  const url = new URL(target.replace(/^tcp:/, 'http:'));
+  return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
+}
+
+export class DockerodeClient implements DockerClient {
+  private readonly docker: Docker;
+
+  constructor(host?: string) {
+    this.docker = new Docker(dockerOptions(host));
+  }
+
+  async ping() {
+    try {
+      const v = await this.docker.version();
+      return { apiVersion: v.ApiVersion, version: v.Version };
+    } catch (error) {
+      throw wrap('cannot reach the Docker daemon', error);
+    }
+  }
+
+  async inspect(id: string): Promise<ContainerInfo | undefined> {
+    try {
+      return toInfo(await this.docker.getContainer(id).inspect());
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw wrap(`inspect ${id}`, error);
+    }
+  }
+
+  async listByLabel(label: string): Promise<ContainerInfo[]> {
+    let summaries: Docker.ContainerInfo[];
+    try {
+      summaries = await this.docker.listContainers({ all: true, filters: { label: [label] } });
+    } catch (error) {
+      throw wrap('list containers', error);
+    }
+    const infos = await Promise.all(summaries.map((s) => this.inspect(s.Id)));
+    return infos.filter((i): i is ContainerInfo => i !== undefined);
+  }
+
+  async events(since: bigint | undefined, onEvent: (event: DockerEvent) => void): Promise<EventSubscription> {
+    const options: Docker.GetEventsOptions = { filters: { type: ['container'], event: ['start', 'die', 'destroy'] } };
+    // Docker takes "seconds.nanoseconds"; the typings only know whole seconds.
+    if (since !== undefined) Object.assign(options, { since: `${since / 1_000_000_000n}.${(since % 1_000_000_000n).toString().padStart(9, '0')}` });
+    let stream: NodeJS.ReadableStream;
+    try {
+      stream = await this.docker.getEvents(options);
+    } catch (error) {
+      throw wrap('subscribe to events', error);
+    }
+    let buffered = '';
+    stream.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8');
+      let newline: number;
+      while ((newline = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, newline).trim();
+        buffered = buffered.slice(newline + 1);
+        if (line === '') continue;
+        const raw = JSON.parse(line) as { Action?: string; id?: string; timeNano?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+        onEvent({
+          id: raw.Actor?.ID ?? raw.id ?? '',
+          action: raw.Action ?? '',
+          timeNano: BigInt(raw.timeNano ?? 0),
+          labels: raw.Actor?.Attributes ?? {},
+        });
+      }
+    });
+    const ended = new Promise<void>((resolve, reject) => {
+      stream.on('end', resolve);
+      stream.on('close', resolve);
+      stream.on('error', reject);
+    });
+    return { ended, close: () => (stream as unknown as { destroy(): void }).destroy() };
+  }
+
+  async create(spec: CreateSpec): Promise<string> {
+    try {
+      const container = await this.docker.createContainer({
+        Image: spec.image,
+        ...(spec.name ? { name: spec.name } : {}),
+        ...(spec.hostname ? { Hostname: spec.hostname } : {}),
+        Labels: { ...spec.labels },
+        HostConfig: { NetworkMode: spec.networkMode, Dns: [...(spec.dns ?? [])], ExtraHosts: [...(spec.extraHosts ?? [])] },
+      });
+      return container.id;
+    } catch (error) {
+      throw wrap(`create a container from ${spec.image}`, error);
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).start();
+    } catch (error) {
+      if (statusOf(error) !== 304) throw wrap(`start ${id}`, error);
+    }
+  }
+
+  async stop(id: string, timeoutSeconds: number): Promise<void> {
+    try {
+      await this.docker.getContainer(id).stop({ t: timeoutSeconds });
+    } catch (error) {
+      if (statusOf(error) !== 304 && statusOf(error) !== 404) throw wrap(`stop ${id}`, error);
+    }
+  }
+
+  async kill(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).kill();
+    } catch (error) {
+      if (statusOf(error) !== 409 && statusOf(error) !== 404) throw wrap(`kill ${id}`, error);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    try {
+      await this.docker.getContainer(id).remove({ force: true, v: true });
+    } catch (error) {
+      // 404: gone already; 409: removal already in progress (e.g. --rm).
+      if (statusOf(error) !== 404 && statusOf(error) !== 409) throw wrap(`remove ${id}`, error);
+    }
+  }
+}

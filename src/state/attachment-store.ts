@@ -1,0 +1,51 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { removeIfExists, writeFileAtomic } from '../fs-atomic.js';
+import type { AttachmentRecord } from './attachment.js';
+
+const ID = /^[0-9a-f]{12,64}$/;
+
+/** Owns `<stateDir>/attachments/<container-id>.json`; callers hold the container's lock. */
+export class AttachmentStore {
+  readonly dir: string;
+
+  constructor(stateDir: string) {
+    this.dir = path.join(stateDir, 'attachments');
+  }
+
+  private file(containerId: string): string {
+    if (!ID.test(containerId)) throw new Error(`invalid container id ${JSON.stringify(containerId)}`);
+    return path.join(this.dir, `${containerId}.json`);
+  }
+
+  async read(containerId: string): Promise<AttachmentRecord | undefined> {
+    try {
+      return JSON.parse(await readFile(this.file(containerId), 'utf8')) as AttachmentRecord;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async write(record: AttachmentRecord): Promise<void> {
+    record.updatedAt = new Date().toISOString();
+    await writeFileAtomic(this.file(record.containerId), `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  async remove(containerId: string): Promise<void> {
+    await removeIfExists(this.file(containerId));
+  }
+
+  async list(): Promise<AttachmentRecord[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw error;
+    }
+    const ids = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter((id) => ID.test(id));
+    const records = await Promise.all(ids.map((id) => this.read(id)));
+    return records.filter((r): r is AttachmentRecord => r !== undefined);
+  }
+}

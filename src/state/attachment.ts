@@ -1,0 +1,33 @@
+/** An attachment record: what dockcni did to one container, written before the first ADD. */
+
+export type NetworkState = 'adding' | 'wired' | 'failed' | 'deleting';
+export type Origin = 'daemon' | 'run' | 'attach';
+
+export interface NetworkAttachment {
+  readonly network: string;
+  readonly ifName: string;
+  state: NetworkState;
+  readonly args: readonly (readonly [string, string])[];
+  readonly capabilityArgs: Readonly<Record<string, unknown>>;
+  /** Addresses (CIDR) from the result, for `ls` and hosts files. */
+  addresses: string[];
+  mac?: string | undefined;
+  error?: string | undefined;
+}
+
+export interface AttachmentRecord {
+  readonly containerId: string;
+  readonly name: string;
+  /** Identity of the container's incarnation: a restart is a new attachment. */
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly netns: string;
+  readonly origin: Origin;
+  readonly networks: NetworkAttachment[];
+  updatedAt: string;
+}
+
+export const sameIncarnation = (record: AttachmentRecord, pid: number, startedAt: string): boolean =>
+  record.pid === pid && record.startedAt === startedAt;
+
+export const fullyWired = (record: AttachmentRecord): boolean => record.networks.every((n) => n.state === 'wired');

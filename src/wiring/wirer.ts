@@ -1,0 +1,164 @@
+import { loadConfDir, pickNetwork, type ConfDirListing } from '../cni/conf-dir.js';
+import type { CniEngine } from '../cni/engine.js';
+import type { Locks } from '../cni/lock.js';
+import type { CniDns, NetworkConfigList, RuntimeConf } from '../cni/types.js';
+import { DockcniError, describeError, NetworkNotFoundError } from '../errors.js';
+import { fullyWired, sameIncarnation, type AttachmentRecord, type NetworkAttachment, type Origin } from '../state/attachment.js';
+import type { AttachmentStore } from '../state/attachment-store.js';
+import { writeHosts, writeResolvConf } from './container-files.js';
+import type { WireRequest } from './labels.js';
+import type { NetnsPins } from './netns-pins.js';
+
+/** The container as the wirer needs it; filled from Docker by the callers. */
+export interface WireTarget {
+  readonly containerId: string;
+  readonly name: string;
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly origin: Origin;
+  readonly hostname?: string | undefined;
+  readonly hostsPath?: string | undefined;
+  readonly resolvConfPath?: string | undefined;
+}
+
+export interface WirerOptions {
+  readonly engine: CniEngine;
+  readonly store: AttachmentStore;
+  readonly pins: NetnsPins;
+  readonly locks: Locks;
+  readonly confDir: string;
+  /** K8S_POD_NAMESPACE for every container. */
+  readonly podNamespace: string;
+  readonly onProgress?: ((step: string) => void) | undefined;
+}
+
+/** A wiring failure: names the container and network; `cause` is the engine's error. */
+export class WireError extends DockcniError {
+  override readonly name = 'WireError';
+  constructor(readonly containerName: string, readonly network: string | undefined, cause: unknown) {
+    super('wire-failed', `container ${containerName}${network ? `, network ${network}` : ''}: ${describeError(cause)}`, { cause });
+  }
+}
+
+/**
+ * Pin → record intent → ADD per network → record, and the reverse. The daemon, `run` and `attach` all
+ * go through here; one container is handled by one caller at a time (a cross-process lock).
+ */
+export class Wirer {
+  constructor(private readonly options: WirerOptions) {}
+
+  /** Idempotent for the same incarnation; a restarted container's old attachment is DELeted first. */
+  async wire(target: WireTarget, request: WireRequest): Promise<AttachmentRecord> {
+    const release = await this.options.locks.mutex(`ctr-${target.containerId}`);
+    try {
+      const existing = await this.options.store.read(target.containerId);
+      if (existing && sameIncarnation(existing, target.pid, target.startedAt) && fullyWired(existing)) return existing;
+      if (existing) await this.teardown(existing);
+      const listing = await loadConfDir(this.options.confDir);
+      let lists: NetworkConfigList[];
+      try {
+        lists = request.networks.map((n) => pickNetwork(listing, n.network));
+      } catch (error) {
+        throw new WireError(target.name, undefined, error);
+      }
+      const netns = await this.options.pins.pin(target.containerId, target.pid);
+      const record: AttachmentRecord = {
+        containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns, origin: target.origin,
+        networks: request.networks.map((n) => ({
+          network: n.network, ifName: n.ifName, state: 'adding', addresses: [],
+          args: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', this.options.podNamespace], ['K8S_POD_NAME', target.name],
+            ['K8S_POD_INFRA_CONTAINER_ID', target.containerId], ...n.extraArgs],
+          capabilityArgs: n.capabilityArgs,
+        })),
+        updatedAt: '',
+      };
+      await this.options.store.write(record);
+      const dns: CniDns[] = [];
+      for (const [i, attachment] of record.networks.entries()) {
+        this.options.onProgress?.(`wiring ${attachment.ifName} on ${attachment.network}…`);
+        try {
+          const result = await this.options.engine.add(lists[i]!, this.rt(record, attachment));
+          const ifIndex = result.interfaces?.findIndex((f) => f.name === attachment.ifName && f.sandbox);
+          attachment.addresses = (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex).map((ip) => ip.address);
+          attachment.mac = ifIndex === undefined || ifIndex < 0 ? undefined : result.interfaces?.[ifIndex]?.mac;
+          attachment.state = 'wired';
+          if (result.dns) dns.push(result.dns);
+          await this.options.store.write(record);
+        } catch (error) {
+          attachment.state = 'failed';
+          attachment.error = describeError(error);
+          await this.options.store.write(record);
+          await this.teardown(record, true);
+          throw new WireError(target.name, attachment.network, error);
+        }
+      }
+      await this.writeContainerFiles(target, record, dns);
+      return record;
+    } finally {
+      await release();
+    }
+  }
+
+  /** DEL every network (reverse order), unpin, forget. false when there was nothing to undo. */
+  async unwire(containerId: string): Promise<boolean> {
+    const release = await this.options.locks.mutex(`ctr-${containerId}`);
+    try {
+      const record = await this.options.store.read(containerId);
+      if (!record) {
+        await this.options.pins.unpin(containerId);
+        return false;
+      }
+      const hadWork = record.netns !== '';
+      await this.teardown(record);
+      return hadWork;
+    } finally {
+      await release();
+    }
+  }
+
+  /**
+   * With keepFailed, the record stays with its failed state (no netns) so `ls` can say why. A DEL that
+   * fails leaves the pin and the record in `deleting`, so a later unwire or gc can finish the job.
+   */
+  private async teardown(record: AttachmentRecord, keepFailed = false): Promise<void> {
+    if (record.netns !== '') {
+      const listing = await loadConfDir(this.options.confDir);
+      for (const attachment of [...record.networks].reverse()) {
+        const current = configuredNetwork(listing, attachment.network);
+        try {
+          await this.options.engine.del(attachment.network, this.rt(record, attachment), current);
+          if (attachment.state !== 'failed') attachment.state = 'deleting';
+        } catch (error) {
+          attachment.state = 'deleting';
+          attachment.error = `DEL failed: ${describeError(error)}`;
+          await this.options.store.write(record);
+          throw new WireError(record.name, attachment.network, error);
+        }
+      }
+      await this.options.pins.unpin(record.containerId);
+    }
+    if (keepFailed) await this.options.store.write({ ...record, netns: '' });
+    else await this.options.store.remove(record.containerId);
+  }
+
+  private rt(record: AttachmentRecord, attachment: NetworkAttachment): RuntimeConf {
+    return { containerId: record.containerId, netns: record.netns, ifName: attachment.ifName, args: attachment.args, capabilityArgs: attachment.capabilityArgs };
+  }
+
+  private async writeContainerFiles(target: WireTarget, record: AttachmentRecord, dns: readonly CniDns[]): Promise<void> {
+    const addresses = record.networks.flatMap((n) => n.addresses.map((a) => a.split('/')[0] ?? a));
+    await writeHosts(target.hostsPath ?? '', [target.hostname ?? '', target.name], addresses.slice(0, 1));
+    const withServers = dns.find((d) => (d.nameservers ?? []).length > 0);
+    if (withServers) await writeResolvConf(target.resolvConfPath ?? '', withServers);
+  }
+}
+
+/** undefined for a network no longer configured: DEL then runs from the cached config alone. */
+function configuredNetwork(listing: ConfDirListing, name: string): NetworkConfigList | undefined {
+  try {
+    return pickNetwork(listing, name);
+  } catch (error) {
+    if (error instanceof NetworkNotFoundError) return undefined;
+    throw error;
+  }
+}
