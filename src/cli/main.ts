@@ -1,5 +1,6 @@
 import yargs, { type CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { attachCommand, detachCommand } from './commands/attach.js';
 import { cniCommand } from './commands/cni.js';
 import { daemonCommand } from './commands/daemon.js';
 import { networksCommand } from './commands/networks.js';
@@ -11,10 +12,15 @@ class ReportedError extends Error {}
 
 /** Builds the CLI; every failure reaches `.fail` once and becomes one report and an exit status. */
 export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
+  if (argv[0] === 'run') {
+    const { runCommand } = await import('./commands/run.js');
+    process.exitCode = await runCommand(argv.slice(1));
+    return;
+  }
   try {
     await yargs(argv)
       .scriptName('dockcni')
-      .command([cniCommand, networksCommand, daemonCommand, lsCommand, inspectCommand, gcCommand] as CommandModule[])
+      .command([cniCommand, networksCommand, daemonCommand, lsCommand, inspectCommand, gcCommand, attachCommand, detachCommand] as CommandModule[])
       .demandCommand(1, 'name a command; see `dockcni --help`')
       .strictCommands()
       .strictOptions()

@@ -17,6 +17,7 @@ export const DEFAULT_NETWORK_JSON = {
     {
       type: 'bridge',
       bridge: 'dockcni0',
+      capabilities: { ips: true, mac: true },
       isGateway: true,
       ipMasq: true,
       hairpinMode: true,

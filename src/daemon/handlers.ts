@@ -1,7 +1,7 @@
 import { describeError } from '../errors.js';
 import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { CniPluginError } from '../cni/plugin-error.js';
-import { parseLabels, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions } from '../wiring/labels.js';
+import { parseLabels, podName, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions } from '../wiring/labels.js';
 import type { Wirer } from '../wiring/wirer.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -44,7 +44,7 @@ export class ContainerHandlers {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       try {
-        const record = await this.o.wirer.wire({ ...container, containerId: id, origin }, request);
+        const record = await this.o.wirer.wire({ ...container, name: podName(container.name, container.labels), containerId: id, origin }, request);
         this.o.metrics.observe('add', true, (performance.now() - started) / 1000);
         for (const n of record.networks) {
           this.o.log.log('info', 'wired', { container: container.name, id: short(id), network: n.network, ifname: n.ifName, addresses: n.addresses.join(',') });

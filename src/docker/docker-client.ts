@@ -36,6 +36,8 @@ export interface CreateSpec {
   readonly labels: Readonly<Record<string, string>>;
   readonly hostname?: string | undefined;
   readonly dns?: readonly string[];
+  readonly dnsSearch?: readonly string[];
+  readonly dnsOptions?: readonly string[];
   readonly extraHosts?: readonly string[];
   readonly networkMode: string;
 }

@@ -115,7 +115,10 @@ export class DockerodeClient implements DockerClient {
         ...(spec.name ? { name: spec.name } : {}),
         ...(spec.hostname ? { Hostname: spec.hostname } : {}),
         Labels: { ...spec.labels },
-        HostConfig: { NetworkMode: spec.networkMode, Dns: [...(spec.dns ?? [])], ExtraHosts: [...(spec.extraHosts ?? [])] },
+        HostConfig: {
+          NetworkMode: spec.networkMode, Dns: [...(spec.dns ?? [])], DnsSearch: [...(spec.dnsSearch ?? [])],
+          DnsOptions: [...(spec.dnsOptions ?? [])], ExtraHosts: [...(spec.extraHosts ?? [])],
+        },
       });
       return container.id;
     } catch (error) {

@@ -31,6 +31,11 @@ export const RESERVED_ARGS = new Set(['IgnoreUnknown', 'K8S_POD_NAMESPACE', 'K8S
 export const MAX_LABEL_VALUE = 4096;
 export const MAX_NETWORKS = 16;
 
+/** K8S_POD_NAME: the container's name; a `run` sandbox stands for its app, so it drops its suffix. */
+export function podName(name: string, labels: Readonly<Record<string, string>>): string {
+  return labels[ROLE_LABEL] === 'sandbox' ? name.replace(/\.sandbox$/, '') : name;
+}
+
 export interface PortMapping {
   readonly hostPort: number;
   readonly containerPort: number;

@@ -58,6 +58,7 @@ export class Wirer {
       let lists: NetworkConfigList[];
       try {
         lists = request.networks.map((n) => pickNetwork(listing, n.network));
+        request.networks.forEach((n, i) => checkCapabilities(lists[i]!, n.capabilityArgs));
       } catch (error) {
         throw new WireError(target.name, undefined, error);
       }
@@ -150,6 +151,17 @@ export class Wirer {
     await writeHosts(target.hostsPath ?? '', [target.hostname ?? '', target.name], addresses.slice(0, 1));
     const withServers = dns.find((d) => (d.nameservers ?? []).length > 0);
     if (withServers) await writeResolvConf(target.resolvConfPath ?? '', withServers);
+  }
+}
+
+/** An address, MAC or port asked for must reach a plugin that applies it, never be dropped silently. */
+function checkCapabilities(list: NetworkConfigList, capabilityArgs: Readonly<Record<string, unknown>>): void {
+  for (const key of Object.keys(capabilityArgs)) {
+    if (!list.plugins.some((p) => p.capabilities?.[key] === true)) {
+      throw new DockcniError('capability-missing', `network "${list.name}" has no plugin that declares the "${key}" capability, so the requested ${key} cannot be applied`, {
+        fix: `add "capabilities": {"${key}": true} to the plugin that handles it in ${list.source}, or drop the option`,
+      });
+    }
   }
 }
 

@@ -62,7 +62,7 @@ export async function bridgeNetwork(t: ExecutionContext, confDir: string, workDi
   await writeFile(path.join(confDir, `50-${name}.conflist`), JSON.stringify({
     cniVersion: '1.0.0', name,
     plugins: [
-      { type: 'bridge', bridge, isGateway: true, ipMasq: true, hairpinMode: true,
+      { type: 'bridge', bridge, isGateway: true, ipMasq: true, hairpinMode: true, capabilities: { ips: true, mac: true },
         ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet, gateway }]] } },
       { type: 'firewall', backend: 'iptables' },
       ...extraPlugins,

@@ -1,0 +1,56 @@
+import type { Argv, CommandModule } from 'yargs';
+import { DockcniError } from '../../errors.js';
+import { parseIps, parseMac, parseNetworkList, parsePorts } from '../../wiring/labels.js';
+import { contextFrom, withDockerFlags, type DockerFlags } from '../context.js';
+
+interface Args extends DockerFlags {
+  readonly container: string;
+  readonly network: string[];
+  readonly ifname?: string | undefined;
+  readonly ip?: string | undefined;
+  readonly mac?: string | undefined;
+  readonly publish?: string | undefined;
+}
+
+export const attachCommand: CommandModule<object, Args> = {
+  command: 'attach <container>',
+  describe: 'wire a running --network=none container by hand (no sandbox); undo with `dockcni detach`',
+  builder: (y) => withDockerFlags(y)
+    .positional('container', { type: 'string', demandOption: true })
+    .option('network', { type: 'string', array: true, default: ['dockcni'], describe: 'CNI network, repeatable (eth0, eth1, …)' })
+    .option('ifname', { type: 'string', describe: 'interface name, with a single --network [default eth0]' })
+    .option('ip', { type: 'string', describe: 'static address(es) on the first network' })
+    .option('mac', { type: 'string' })
+    .option('publish', { alias: 'p', type: 'string', describe: 'port mappings on the first network, comma-separated' }) as unknown as Argv<Args>,
+  handler: async (argv) => {
+    const ctx = await contextFrom(argv);
+    const container = await ctx.docker.inspect(argv.container);
+    if (!container?.running) throw new DockcniError('not-running', `container ${argv.container} is not running`, { fix: 'start it first; attach wires a live netns' });
+    if (container.networkMode !== 'none') {
+      throw new DockcniError('not-none', `container ${container.name} uses network mode "${container.networkMode}"`, { fix: 'start it with --network none; CNI interfaces next to Docker\'s would fight over routes' });
+    }
+    const existing = await ctx.store.read(container.id);
+    if (existing && existing.netns !== '') throw new DockcniError('already-wired', `container ${container.name} is already wired by dockcni (${existing.origin})`, { fix: 'run `dockcni detach` first' });
+    const names = parseNetworkList('--network', argv.network.join(','));
+    if (argv.ifname !== undefined && names.length > 1) throw new DockcniError('invalid-input', '--ifname goes with a single --network');
+    const first: Record<string, unknown> = {};
+    if (argv.ip) first['ips'] = parseIps('--ip', argv.ip);
+    if (argv.mac) first['mac'] = parseMac('--mac', argv.mac);
+    if (argv.publish) first['portMappings'] = parsePorts('--publish', argv.publish);
+    const record = await ctx.wirer.wire({ ...container, containerId: container.id, origin: 'attach' }, {
+      networks: names.map((network, i) => ({ network, ifName: i === 0 && argv.ifname ? argv.ifname : `eth${i}`, capabilityArgs: i === 0 ? first : {}, extraArgs: [] })),
+    });
+    for (const n of record.networks) process.stdout.write(`${container.name} ${n.ifName} ${n.network} ${n.addresses.join(',')}\n`);
+  },
+};
+
+export const detachCommand: CommandModule<object, Args> = {
+  command: 'detach <container>',
+  describe: 'DEL every network dockcni wired on a container',
+  builder: (y) => withDockerFlags(y).positional('container', { type: 'string', demandOption: true }) as unknown as Argv<Args>,
+  handler: async (argv) => {
+    const ctx = await contextFrom(argv);
+    const id = (await ctx.docker.inspect(argv.container))?.id ?? argv.container;
+    if (!(await ctx.wirer.unwire(id))) throw new DockcniError('not-wired', `container ${argv.container} is not wired by dockcni`, { fix: 'see `dockcni ls`' });
+  },
+};
