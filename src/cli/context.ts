@@ -5,6 +5,7 @@ import type { DockerClient } from '../docker/docker-client.js';
 import { Reconciler } from '../daemon/reconciler.js';
 import { locksDir, pinsDir, type Paths } from '../paths.js';
 import { AttachmentStore } from '../state/attachment-store.js';
+import { IptablesHostFirewall } from '../wiring/host-firewall.js';
 import { BindMountPins } from '../wiring/netns-pins.js';
 import { Wirer } from '../wiring/wirer.js';
 import { engineFrom, pathsFrom, withCniFlags, type CniFlags } from './common.js';
@@ -12,12 +13,14 @@ import { engineFrom, pathsFrom, withCniFlags, type CniFlags } from './common.js'
 export interface DockerFlags extends CniFlags {
   readonly dockerHost?: string | undefined;
   readonly podNamespace: string;
+  readonly sandboxGrace: number;
 }
 
 export function withDockerFlags<T>(yargs: Argv<T>) {
   return withCniFlags(yargs)
     .option('docker-host', { type: 'string', describe: 'Docker endpoint [env DOCKER_HOST; default unix:///var/run/docker.sock]' })
-    .option('pod-namespace', { type: 'string', default: 'default', describe: 'K8S_POD_NAMESPACE passed to plugins for every container' });
+    .option('pod-namespace', { type: 'string', default: 'default', describe: 'K8S_POD_NAMESPACE passed to plugins for every container' })
+    .option('sandbox-grace', { type: 'number', default: 30, describe: 'seconds a `run` sandbox may wait for its app before it counts as leftover' });
 }
 
 /** Everything the Docker-facing commands share, built once at the entry point. */
@@ -31,7 +34,7 @@ export interface Context {
   readonly reconciler: Reconciler;
 }
 
-export async function contextFrom(flags: DockerFlags, onProgress?: (step: string) => void, sandboxGraceMs = 60_000): Promise<Context> {
+export async function contextFrom(flags: DockerFlags, onProgress?: (step: string) => void): Promise<Context> {
   const paths = pathsFrom(flags);
   // dockerode is loaded only by the commands that talk to Docker: `dockcni cni …` starts faster without it.
   const { DockerodeClient } = await import('../docker/dockerode-client.js');
@@ -40,8 +43,8 @@ export async function contextFrom(flags: DockerFlags, onProgress?: (step: string
   const store = new AttachmentStore(paths.stateDir);
   const pins = new BindMountPins(pinsDir(paths));
   const wirer = new Wirer({
-    engine, store, pins, locks: new FileLocks(locksDir(paths)), confDir: paths.confDir, podNamespace: flags.podNamespace, onProgress,
+    engine, store, pins, locks: new FileLocks(locksDir(paths)), firewall: new IptablesHostFirewall(), confDir: paths.confDir, podNamespace: flags.podNamespace, onProgress,
   });
-  const reconciler = new Reconciler({ docker, wirer, engine, store, pins, confDir: paths.confDir, sandboxGraceMs });
+  const reconciler = new Reconciler({ docker, wirer, engine, store, pins, confDir: paths.confDir, sandboxGraceMs: flags.sandboxGrace * 1000 });
   return { paths, docker, engine, store, pins, wirer, reconciler };
 }

@@ -7,6 +7,7 @@ import { fullyWired, sameIncarnation, type AttachmentRecord, type NetworkAttachm
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { writeHosts, writeResolvConf } from './container-files.js';
 import type { WireRequest } from './labels.js';
+import type { HostFirewall } from './host-firewall.js';
 import type { NetnsPins } from './netns-pins.js';
 
 /** The container as the wirer needs it; filled from Docker by the callers. */
@@ -29,6 +30,7 @@ export interface WirerOptions {
   readonly confDir: string;
   /** K8S_POD_NAMESPACE for every container. */
   readonly podNamespace: string;
+  readonly firewall: HostFirewall;
   readonly onProgress?: ((step: string) => void) | undefined;
 }
 
@@ -62,6 +64,7 @@ export class Wirer {
       } catch (error) {
         throw new WireError(target.name, undefined, error);
       }
+      if (request.networks.some((n) => n.capabilityArgs['portMappings'] !== undefined)) await this.options.firewall.allowPortMapped();
       const netns = await this.options.pins.pin(target.containerId, target.pid);
       const record: AttachmentRecord = {
         containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns, origin: target.origin,

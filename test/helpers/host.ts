@@ -52,7 +52,8 @@ export interface TestNetwork {
  * A bridge network of the test's own (own bridge, own /24, own host-local dataDir) written into confDir;
  * its bridge is deleted when the test ends. `firewall` is in the chain because of Docker's FORWARD DROP.
  */
-export async function bridgeNetwork(t: ExecutionContext, confDir: string, workDir: string, octet: number, extraPlugins: unknown[] = [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }]): Promise<TestNetwork> {
+export async function bridgeNetwork(t: ExecutionContext, confDir: string, workDir: string, octet: number,
+  extraPlugins: unknown[] = [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }], defaultRoute = false): Promise<TestNetwork> {
   const name = uid('tn');
   const bridge = uid('dcbr');
   const subnet = `10.231.${octet}.0/24`;
@@ -63,7 +64,7 @@ export async function bridgeNetwork(t: ExecutionContext, confDir: string, workDi
     cniVersion: '1.0.0', name,
     plugins: [
       { type: 'bridge', bridge, isGateway: true, ipMasq: true, hairpinMode: true, capabilities: { ips: true, mac: true },
-        ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet, gateway }]] } },
+        ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet, gateway }]], ...(defaultRoute ? { routes: [{ dst: '0.0.0.0/0' }] } : {}) } },
       { type: 'firewall', backend: 'iptables' },
       ...extraPlugins,
     ],

@@ -41,7 +41,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     const spinner = await progress(process.stderr, args.dockcni['dockcni-quiet'] === true);
     const ctx = await contextFrom({
       confDir: flag('conf-dir'), cniPath: flag('cni-path'), cacheDir: flag('cache-dir'), stateDir: flag('state-dir'), runDir: flag('run-dir'),
-      timeout, trace: args.dockcni['trace'] === true, dockerHost: flag('docker-host'), podNamespace: flag('pod-namespace') ?? 'default',
+      timeout, trace: args.dockcni['trace'] === true, dockerHost: flag('docker-host'), podNamespace: flag('pod-namespace') ?? 'default', sandboxGrace: 30,
     }, (step) => spinner.step(step));
     const forward: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     let app: { signal(s: NodeJS.Signals): void } | undefined;

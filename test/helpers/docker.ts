@@ -1,0 +1,111 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { execa, type ResultPromise } from 'execa';
+import { BIN, FIXTURE_PLUGINS, tempDir } from './fixtures.js';
+import { BUSYBOX_IMAGE, PLUGIN_DIR, sh, uid } from './host.js';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until fn returns a truthy value; fails with `what` after timeoutMs. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+/** Every dir dockcni uses, private to one test. */
+export interface Dirs {
+  readonly root: string;
+  readonly confDir: string;
+  readonly flags: string[];
+}
+
+/**
+ * The dirs of one test. At teardown (after its containers are gone), `dockcni gc` removes what a
+ * daemon stopped mid-way may have left, and the dirs go only if that leaves no pin mounted.
+ */
+export async function dirs(t: ExecutionContext): Promise<Dirs> {
+  const root = await tempDir(t);
+  const confDir = path.join(root, 'net.d');
+  await mkdir(confDir);
+  const flags = ['--conf-dir', confDir, '--cni-path', `${PLUGIN_DIR}:${FIXTURE_PLUGINS}`, '--cache-dir', path.join(root, 'cache'), '--state-dir', path.join(root, 'state'), '--run-dir', path.join(root, 'run')];
+  t.teardown(async () => {
+    const gc = await execa('node', [BIN, 'gc', '--sandbox-grace', '0', ...flags], { reject: false });
+    if (gc.exitCode !== 0) throw new Error(`teardown gc failed: ${gc.stderr}`);
+  });
+  return { root, confDir, flags };
+}
+
+export interface RunningDaemon {
+  readonly process: ResultPromise;
+  log(): string;
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+/** `dockcni daemon` on the test's dirs, stopped at teardown; resolves once it has reconciled. */
+export async function startDaemon(t: ExecutionContext, d: Dirs, extra: string[] = []): Promise<RunningDaemon> {
+  let output = '';
+  const child = execa('node', [BIN, 'daemon', ...d.flags, ...extra], { reject: false, all: true, buffer: false });
+  child.all?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  const daemon: RunningDaemon = {
+    process: child,
+    log: () => output,
+    stop: async () => { child.kill('SIGTERM'); await child; },
+    kill: async () => { child.kill('SIGKILL'); await child; },
+  };
+  t.teardown(async () => { if (child.exitCode === null && !child.killed) await daemon.stop(); });
+  await waitFor('the daemon to reconcile', async () => output.includes('reconciled') || (child.exitCode !== null && Promise.reject(new Error(`daemon exited: ${output}`))));
+  return daemon;
+}
+
+/** A busybox container removed at teardown. */
+export async function container(t: ExecutionContext, args: string[], command: string[] = ['sleep', '600']): Promise<string> {
+  const name = uid('dc');
+  const { stdout } = await sh('docker', ['run', '-d', '--name', name, ...args, BUSYBOX_IMAGE, ...command]);
+  const id = stdout.trim();
+  t.teardown(async () => { await sh('docker', ['rm', '-f', id], { reject: false }); });
+  return id;
+}
+
+export async function addressOf(id: string, ifName = 'eth0'): Promise<string | undefined> {
+  const r = await sh('docker', ['exec', id, 'ip', '-4', '-o', 'addr', 'show', ifName], { reject: false });
+  return /inet (\d+\.\d+\.\d+\.\d+)\//.exec(r.stdout)?.[1];
+}
+
+export async function pingFrom(id: string, address: string): Promise<boolean> {
+  return (await sh('docker', ['exec', id, 'ping', '-c', '1', '-W', '2', address], { reject: false })).exitCode === 0;
+}
+
+/** An HTTP GET from a fresh netns linked to the host by a veth: traffic from "another host". */
+export async function httpFromOtherHost(t: ExecutionContext, port: number, octet: number): Promise<string> {
+  const ns = uid('dcc');
+  const hostIf = uid('vh');
+  await sh('ip', ['netns', 'add', ns]);
+  t.teardown(async () => { await sh('ip', ['netns', 'del', ns], { reject: false }); await sh('ip', ['link', 'del', hostIf], { reject: false }); });
+  await sh('ip', ['link', 'add', hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
+  await sh('ip', ['addr', 'add', `10.233.${octet}.1/30`, 'dev', hostIf]);
+  await sh('ip', ['link', 'set', hostIf, 'up']);
+  await sh('ip', ['netns', 'exec', ns, 'ip', 'addr', 'add', `10.233.${octet}.2/30`, 'dev', 'eth0']);
+  await sh('ip', ['netns', 'exec', ns, 'ip', 'link', 'set', 'eth0', 'up']);
+  const r = await sh('ip', ['netns', 'exec', ns, 'busybox', 'nc', '-w', '3', `10.233.${octet}.1`, String(port)], { reject: false, input: 'GET /hostname HTTP/1.0\r\n\r\n' });
+  return r.stdout;
+}
+
+/** Nothing of dockcni's left for these containers: IPAM, cache, pins, records, rules, veths. */
+export async function assertNoLeftovers(t: ExecutionContext, d: Dirs, net: import('./host.js').TestNetwork, ids: readonly string[]): Promise<void> {
+  const { readdir } = await import('node:fs/promises');
+  const { reservations, rulesMentioning, hostVethsOn } = await import('./host.js');
+  const list = (p: string) => readdir(path.join(d.root, p)).catch(() => [] as string[]);
+  t.deepEqual(await reservations(net), [], 'IPAM reservations');
+  t.deepEqual(await list('cache/results'), [], 'cache entries');
+  t.deepEqual(await list('run/netns'), [], 'pinned netns');
+  t.deepEqual(await list('state/attachments'), [], 'attachment records');
+  t.deepEqual(await hostVethsOn(net.bridge), [], 'veths on the bridge');
+  for (const id of ids) t.deepEqual(await rulesMentioning(id), [], `iptables rules of ${id.slice(0, 12)}`);
+}
