@@ -4,7 +4,7 @@ import type { PluginExec, PluginExecOutcome, PluginExecRequest } from './plugin-
 /** Enough for any real result; a plugin printing more is broken and is cut off. */
 export const MAX_PLUGIN_OUTPUT = 4 * 1024 * 1024;
 
-/** Runs plugins with execa: no shell, the runtime's environment plus CNI_*, killed on timeout. */
+/** Runs plugins with execa: no shell, the runtime's environment plus CNI_*, killed only on timeout. */
 export class ExecaPluginExec implements PluginExec {
   async run(request: PluginExecRequest): Promise<PluginExecOutcome> {
     const started = performance.now();
@@ -18,6 +18,11 @@ export class ExecaPluginExec implements PluginExec {
       maxBuffer: MAX_PLUGIN_OUTPUT,
       stripFinalNewline: false,
       shell: false,
+      // A plugin stopped halfway leaves half its work behind (a DEL that removed the veth but not the
+      // masquerade chain can never be redone), so it runs to completion or to its timeout: it neither
+      // dies with dockcni nor gets the terminal's Ctrl-C meant for dockcni run's app.
+      cleanup: false,
+      detached: true,
     });
     const spawnFailed = result.exitCode === undefined && result.signal === undefined && !result.timedOut && !result.isMaxBuffer;
     return {

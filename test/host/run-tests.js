@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The test command: prepares the host, runs ava, stops what it started, and ends with one plain line
 // "N passed, N failed, N skipped". Under CI=true a host that cannot be prepared fails the run.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { setup, teardown } from './setup.js';
 
 const host = await setup();
@@ -14,6 +15,24 @@ if (!host.ready) {
   }
   process.stderr.write('test-host: integration tests will be SKIPPED (DOCKCNI_HOST=unavailable); unit tests still run\n');
 }
+
+/** What tests could leave on the host; compared before and after the run. */
+function hostState() {
+  const out = (file, args) => { try { return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { return ''; } };
+  const lines = (text, re) => text.split('\n').filter((l) => re.test(l)).map((l) => l.trim());
+  const dir = (d) => { try { return readdirSync(d).map((f) => `${d}/${f}`); } catch { return []; } };
+  return [
+    ...lines(out('docker', ['ps', '-aq']), /./).map((l) => `container ${l}`),
+    ...lines(out('ip', ['netns', 'list']), /./).map((l) => `netns ${l}`),
+    ...lines(out('iptables-save', []), /^:CNI-(DN-|SN-)?[0-9a-f]{20,}/).map((l) => `iptables chain ${l.split(' ')[0]}`),
+    ...lines(out('ip', ['-o', 'link']), /veth|dcbr|dockcni0/).map((l) => `link ${l.split(':')[1]?.trim().split('@')[0]}`),
+    ...lines(readFileSync('/proc/mounts', 'utf8'), /^nsfs /).map((l) => `netns pin ${l.split(' ')[1]}`),
+    ...dir('/var/lib/cni/results').map((f) => `cache ${f}`),
+    ...dir('/var/lib/dockcni/attachments').map((f) => `record ${f}`),
+    ...dir('/var/lib/cni/networks/dockcni').filter((f) => /\/[0-9a-f.:]+$/.test(f)).map((f) => `reservation ${f}`),
+  ];
+}
+const before = host.ready ? new Set(hostState()) : new Set();
 
 const child = spawn('npx', ['ava', '--verbose', ...process.argv.slice(2)], {
   stdio: ['ignore', 'pipe', 'pipe'],
@@ -29,6 +48,11 @@ const count = (re) => Number(text.match(re)?.[1] ?? 0);
 const passed = count(/(\d+) tests? passed/);
 let failed = count(/(\d+) tests? failed/) + count(/(\d+) uncaught exceptions?/) + count(/(\d+) unhandled rejections?/);
 const skipped = count(/(\d+) tests? skipped/) + count(/(\d+) tests? todo/);
-if (code !== 0 && failed === 0) failed = 1;
+const leaked = host.ready ? hostState().filter((item) => !before.has(item)) : [];
+if (leaked.length > 0) {
+  process.stdout.write(`\nthe tests left ${leaked.length} thing(s) on this host:\n${leaked.map((l) => `  ${l}`).join('\n')}\n`);
+  failed += 1;
+}
+if ((code !== 0 || leaked.length > 0) && failed === 0) failed = 1;
 process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
-process.exit(code);
+process.exit(code !== 0 ? code : leaked.length > 0 ? 1 : 0);

@@ -91,7 +91,7 @@ const badLabels = [
 test('bad labels: the container is stopped with a clear log line, the daemon and a good container carry on', async (t) => {
   const d = await dirs(t);
   const net = await bridgeNetwork(t, d.confDir, d.root, 26);
-  const daemon = await startDaemon(t, d, ['--retries', '0']);
+  const daemon = await startDaemon(t, d, ['--retries', '0', '--on-failure', 'kill']);
   const good = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
   for (const c of [...badLabels, { labels: ['dockcni.networks=../etc'], log: /network name ..\.\.\/etc.. is invalid/ }, { labels: ['dockcni.networks=nosuchnet'], log: /no network named ..nosuchnet/ }]) {
     const networks = c.labels.some((l) => l.startsWith('dockcni.networks=')) ? [] : ['-l', `dockcni.networks=${net.name}`];
