@@ -51,9 +51,13 @@ export async function runWithCni(args: RunArgs, deps: RunDeps, options: RunOptio
     extraHosts: args.addHosts,
     networkMode: 'none',
   });
+  // The container goes even when its DEL fails: the record and pin stay for `dockcni gc` to retry.
   const teardown = async () => {
-    await deps.wirer.unwire(sandboxId);
-    await deps.docker.remove(sandboxId);
+    try {
+      await deps.wirer.unwire(sandboxId);
+    } finally {
+      await deps.docker.remove(sandboxId);
+    }
   };
   try {
     await deps.docker.start(sandboxId);

@@ -92,8 +92,14 @@ export class Wirer {
           attachment.state = 'failed';
           attachment.error = describeError(error);
           await this.options.store.write(record);
-          await this.teardown(record, true);
-          throw new WireError(target.name, attachment.network, error);
+          const failure = new WireError(target.name, attachment.network, error);
+          try {
+            await this.teardown(record, true);
+          } catch (cleanup) {
+            // The ADD failure is the one to report; the failed cleanup travels with it.
+            failure.rollbackErrors = [...failure.rollbackErrors, cleanup as Error];
+          }
+          throw failure;
         }
       }
       await this.writeContainerFiles(target, record, dns);
