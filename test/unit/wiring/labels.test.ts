@@ -1,0 +1,63 @@
+import test from 'ava';
+import { InvalidInputError } from '../../../src/errors.js';
+import { parseLabels } from '../../../src/wiring/labels.js';
+
+test('no dockcni.networks: not opted in', (t) => {
+  t.is(parseLabels({ 'dockcni.ip': '10.0.0.1', other: 'x' }), undefined);
+});
+
+test('networks become eth0, eth1…; bare options go to the first, suffixed ones to their network', (t) => {
+  const request = parseLabels({
+    'dockcni.networks': 'front,back',
+    'dockcni.ip': '10.1.0.5,fd00::5',
+    'dockcni.mac': '02:42:0A:01:00:05',
+    'dockcni.ports': '8080:80/tcp,127.0.0.1:5353:53/udp,[::1]:8443:443',
+    'dockcni.bandwidth': 'ingressRate=10M,egressRate=5k,egressBurst=64k',
+    'dockcni.ip.back': '10.2.0.5/24',
+    'dockcni.args.back': 'FOO=bar',
+  });
+  t.deepEqual(request, {
+    networks: [
+      { network: 'front', ifName: 'eth0', extraArgs: [], capabilityArgs: {
+        ips: ['10.1.0.5', 'fd00::5'], mac: '02:42:0a:01:00:05',
+        portMappings: [
+          { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+          { hostPort: 5353, containerPort: 53, protocol: 'udp', hostIP: '127.0.0.1' },
+          { hostPort: 8443, containerPort: 443, protocol: 'tcp', hostIP: '::1' },
+        ],
+        bandwidth: { ingressRate: 10_000_000, ingressBurst: 2147483647, egressRate: 5000, egressBurst: 64000 },
+      } },
+      { network: 'back', ifName: 'eth1', extraArgs: [['FOO', 'bar']], capabilityArgs: { ips: ['10.2.0.5/24'] } },
+    ],
+  });
+});
+
+const rejects = test.macro((t, labels: Record<string, string>, message: RegExp, allow?: string[]) => {
+  const error = t.throws(() => parseLabels({ 'dockcni.networks': 'front', ...labels }, { allowNetworks: allow ? new Set(allow) : undefined }), { instanceOf: InvalidInputError });
+  t.regex(error?.message ?? '', message);
+  t.truthy(error?.fix, 'every label error says how to fix it');
+});
+
+test('an invalid address', rejects, { 'dockcni.ip': '10.0.0.256' }, /invalid label dockcni\.ip "10\.0\.0\.256": "10\.0\.0\.256" is not an IP address/);
+test('port 0', rejects, { 'dockcni.ports': '0:80' }, /port 0 is outside 1-65535/);
+test('port 65536', rejects, { 'dockcni.ports': '65536:80' }, /port 65536 is outside 1-65535/);
+test('port a:b', rejects, { 'dockcni.ports': 'a:b' }, /port "a" is not a number/);
+test('a port range', rejects, { 'dockcni.ports': '8000-8010:80' }, /ranges are not supported/);
+test('an unknown protocol', rejects, { 'dockcni.ports': '80:80/icmp' }, /unknown protocol "icmp"/);
+test('a bad host IP', rejects, { 'dockcni.ports': '300.1.1.1:80:80' }, /host IP "300\.1\.1\.1"/);
+test('a multicast MAC', rejects, { 'dockcni.mac': '01:00:5e:00:00:01' }, /multicast MAC/);
+test('a malformed MAC', rejects, { 'dockcni.mac': '02:42:0a' }, /not a MAC address/);
+test('CNI_ARGS injection with ;', rejects, { 'dockcni.args': 'A=1;K8S_POD_NAMESPACE=kube-system' }, /K8S_POD_NAMESPACE is set by dockcni/);
+test('CNI_ARGS injection with =', rejects, { 'dockcni.args': 'A=b=c' }, /without ";", "=", newline or NUL/);
+test('CNI_ARGS injection with a newline', rejects, { 'dockcni.args': 'A=b\nB=c' }, /without ";", "=", newline or NUL/);
+test('CNI_ARGS injection with NUL', rejects, { 'dockcni.args': 'A=b\0' }, /without ";", "=", newline or NUL/);
+test('overriding the identity', rejects, { 'dockcni.args': 'K8S_POD_INFRA_CONTAINER_ID=abc' }, /cannot be overridden/);
+test('IgnoreUnknown', rejects, { 'dockcni.args': 'IgnoreUnknown=0' }, /cannot be overridden/);
+test('a network name with a slash', rejects, { 'dockcni.networks': '../../etc/passwd' }, /network name "\.\.\/\.\.\/etc\/passwd" is invalid/);
+test('a network name with ..', rejects, { 'dockcni.networks': 'a..b' }, /is invalid/);
+test('a network outside --allow-networks', rejects, { 'dockcni.networks': 'front,admin' }, /network admin is not allowed on this host/, ['front']);
+test('a suffix naming no requested network', rejects, { 'dockcni.ip.back': '10.0.0.1' }, /network "back" is not in dockcni\.networks/);
+test('an unknown dockcni label', rejects, { 'dockcni.ipp': '10.0.0.1' }, /unknown dockcni label/);
+test('an oversize value', rejects, { 'dockcni.ip': '1'.repeat(5000) }, /longer than 4096 characters/);
+test('a network listed twice', rejects, { 'dockcni.networks': 'a,a' }, /listed twice/);
+test('a bandwidth burst without a rate', rejects, { 'dockcni.bandwidth': 'ingressBurst=10k' }, /ingressBurst without ingressRate/);
