@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { loadConfDir } from '../cni/conf-dir.js';
+import { DEFAULT_NETWORK_NAME, defaultNetwork } from '../cni/default-network.js';
+import { describeHostLeftover, findHostLeftovers, removeHostLeftover, type HostLeftover } from '../doctor/host-leftovers.js';
 import { runtimeConfFromCache, type CniEngine } from '../cni/engine.js';
 import type { CacheEntry } from '../cni/result-cache.js';
 import { supportsGc } from '../cni/version.js';
@@ -31,6 +33,8 @@ export interface ReconcilerOptions {
 
 export interface Inventory {
   readonly leftovers: readonly Leftover[];
+  /** Reservations and iptables chains of containers no runtime knows. */
+  readonly host: readonly HostLeftover[];
   /** Running labelled containers whose current incarnation is not wired. */
   readonly unwired: readonly ContainerInfo[];
   readonly records: readonly AttachmentRecord[];
@@ -83,7 +87,25 @@ export class Reconciler {
     }
     const unwired = [...containers.values()].filter((c) => c.running && c.labels[NETWORKS_LABEL] !== undefined && !records.some(
       (r) => r.containerId === c.id && sameIncarnation(r, c.pid, c.startedAt) && r.networks.every((n) => n.state === 'wired')));
-    return { leftovers, unwired, records };
+    const known = new Set([...cache.map((e) => e.containerId), ...records.map((r) => r.containerId)]);
+    const isKnown = async (id: string) => known.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.o.docker.inspect(id))?.running === true);
+    const listing = await loadConfDir(this.o.confDir);
+    const networks = listing.networks.some((n) => n.name === DEFAULT_NETWORK_NAME) ? listing.networks : [...listing.networks, defaultNetwork()];
+    const host = await findHostLeftovers(networks, isKnown);
+    return { leftovers, host, unwired, records };
+  }
+
+  /** Removes host leftovers; returns the errors. */
+  async cleanHost(items: readonly HostLeftover[]): Promise<Error[]> {
+    const errors: Error[] = [];
+    for (const item of items) {
+      try {
+        await removeHostLeftover(item);
+      } catch (error) {
+        errors.push(new Error(`${describeHostLeftover(item)}: ${describeError(error)}`, { cause: error }));
+      }
+    }
+    return errors;
   }
 
   /** Removes each leftover; returns the errors (one bad item does not stop the others). */

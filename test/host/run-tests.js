@@ -44,10 +44,12 @@ child.stderr.on('data', (d) => { text += d; process.stderr.write(d); });
 const code = await new Promise((resolve) => child.on('close', (c) => resolve(c ?? 1)));
 if (process.env.DOCKCNI_KEEP_DOCKERD !== '1') teardown();
 
+// ava's summary omits the passed count when something fails, so count its per-test lines.
+const lines = (re) => text.split('\n').filter((l) => re.test(l)).length;
 const count = (re) => Number(text.match(re)?.[1] ?? 0);
-const passed = count(/(\d+) tests? passed/);
-let failed = count(/(\d+) tests? failed/) + count(/(\d+) uncaught exceptions?/) + count(/(\d+) unhandled rejections?/);
-const skipped = count(/(\d+) tests? skipped/) + count(/(\d+) tests? todo/);
+const passed = lines(/^\s+✔ /);
+let failed = lines(/^\s+✘ /) + count(/(\d+) uncaught exceptions?/) + count(/(\d+) unhandled rejections?/);
+const skipped = lines(/^\s+- \[(skip|todo)\]/);
 const leaked = host.ready ? hostState().filter((item) => !before.has(item)) : [];
 if (leaked.length > 0) {
   process.stdout.write(`\nthe tests left ${leaked.length} thing(s) on this host:\n${leaked.map((l) => `  ${l}`).join('\n')}\n`);

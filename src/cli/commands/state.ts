@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { ResultCache } from '../../cni/result-cache.js';
 import type { Leftover } from '../../daemon/reconciler.js';
+import { describeHostLeftover } from '../../doctor/host-leftovers.js';
 import { DockcniError } from '../../errors.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
 import { pathsFrom, withCniFlags, type CniFlags } from '../common.js';
@@ -71,13 +72,17 @@ export const gcCommand: CommandModule<object, GcArgs> = {
   handler: async (argv) => {
     const ctx = await contextFrom(argv);
     const inventory = await ctx.reconciler.inventory();
+    // Container leftovers first: their DEL releases reservations and chains the plugins' own way.
     const errors = argv.dryRun ? [] : [...(await ctx.reconciler.clean(inventory.leftovers)), ...(await ctx.reconciler.gcNetworks(inventory.records))];
+    const host = argv.dryRun ? inventory.host : (await ctx.reconciler.inventory()).host;
+    if (!argv.dryRun) errors.push(...(await ctx.reconciler.cleanHost(host)));
+    const lines = [...inventory.leftovers.map(describeLeftover), ...host.map(describeHostLeftover)];
     if (argv.output === 'json') {
-      process.stdout.write(`${JSON.stringify({ dryRun: argv.dryRun, leftovers: inventory.leftovers, errors: errors.map((e) => e.message) }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ dryRun: argv.dryRun, leftovers: inventory.leftovers, host, errors: errors.map((e) => e.message) }, null, 2)}\n`);
     } else {
       const verb = argv.dryRun ? 'would remove' : 'removed';
-      for (const item of inventory.leftovers) process.stdout.write(`${verb} ${describeLeftover(item)}\n`);
-      if (inventory.leftovers.length === 0) process.stdout.write('nothing to remove\n');
+      for (const line of lines) process.stdout.write(`${verb} ${line}\n`);
+      if (lines.length === 0) process.stdout.write('nothing to remove\n');
     }
     if (errors.length > 0) throw new DockcniError('gc-failed', `${errors.length} item(s) could not be removed: ${errors.map((e) => e.message).join('; ')}`);
   },

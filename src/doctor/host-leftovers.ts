@@ -1,0 +1,98 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import type { NetworkConfigList } from '../cni/types.js';
+import { removeIfExists } from '../fs-atomic.js';
+
+/**
+ * What plugins leave behind when a DEL never ran: host-local reservations and iptables chains whose
+ * container no runtime knows any more. "Knows" means a libcni cache entry (any runtime's), a dockcni
+ * record, or a running container: other runtimes sharing /var/lib/cni keep what is theirs.
+ */
+export type HostLeftover =
+  | { readonly kind: 'reservation'; readonly network: string; readonly address: string; readonly containerId: string; readonly path: string }
+  | { readonly kind: 'chain'; readonly table: 'nat'; readonly chain: string; readonly containerId: string; readonly network: string };
+
+const DEFAULT_IPAM_DIR = '/var/lib/cni/networks';
+const IN_FLIGHT_MS = 30_000;
+
+/** host-local's data dir for a network, as the plugin computes it. */
+function hostLocalDir(list: NetworkConfigList): string | undefined {
+  for (const plugin of list.plugins) {
+    const ipam = plugin['ipam'] as { type?: unknown; dataDir?: unknown } | undefined;
+    if (ipam?.type === 'host-local') return path.join(typeof ipam.dataDir === 'string' ? ipam.dataDir : DEFAULT_IPAM_DIR, list.name);
+  }
+  return undefined;
+}
+
+async function reservations(list: NetworkConfigList): Promise<{ address: string; containerId: string; path: string }[]> {
+  const dir = hostLocalDir(list);
+  if (!dir) return [];
+  const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  const found = [];
+  for (const name of names.filter((n) => n !== 'lock' && !n.startsWith('last_reserved_ip'))) {
+    const file = path.join(dir, name);
+    // A fresh reservation may belong to an ADD still running, whose cache entry is not written yet.
+    if (Date.now() - (await stat(file)).mtimeMs < IN_FLIGHT_MS) continue;
+    const containerId = (await readFile(file, 'utf8')).split(/\r?\n/)[0]?.trim() ?? '';
+    found.push({ address: name, containerId, path: file });
+  }
+  return found;
+}
+
+const COMMENT_ID = /--comment "(?:dnat )?name: \\"([^"\\]+)\\" id: \\"([^"\\]+)\\""/;
+
+/** Per-container chains of the bridge (ipMasq) and portmap plugins, with the container id in their rules. */
+async function natChains(): Promise<{ chain: string; containerId: string; network: string }[]> {
+  const { stdout } = await execa('iptables-save', ['-t', 'nat']);
+  const chains = new Map<string, { chain: string; containerId: string; network: string }>();
+  for (const line of stdout.split('\n')) {
+    const m = COMMENT_ID.exec(line);
+    if (!m || !line.startsWith('-A ')) continue;
+    const own = /^-A (CNI-[0-9a-f]{24}) /.exec(line)?.[1];
+    const target = / -j (CNI-DN-[0-9a-f]+)/.exec(line)?.[1];
+    const chain = own ?? target;
+    if (chain) chains.set(chain, { chain, containerId: m[2] ?? '', network: m[1] ?? '' });
+  }
+  return [...chains.values()];
+}
+
+/** `isKnown` answers whether some runtime still owns a container id (cache entry, record, live container). */
+export async function findHostLeftovers(networks: readonly NetworkConfigList[], isKnown: (containerId: string) => Promise<boolean>): Promise<HostLeftover[]> {
+  const out: HostLeftover[] = [];
+  for (const list of networks) {
+    for (const r of await reservations(list)) {
+      if (!(await isKnown(r.containerId))) out.push({ kind: 'reservation', network: list.name, ...r });
+    }
+  }
+  for (const c of await natChains()) {
+    if (!(await isKnown(c.containerId))) out.push({ kind: 'chain', table: 'nat', ...c });
+  }
+  return out;
+}
+
+/** Removes a reservation file, or a chain with every rule that jumps to it. */
+export async function removeHostLeftover(item: HostLeftover): Promise<void> {
+  if (item.kind === 'reservation') {
+    await removeIfExists(item.path);
+    return;
+  }
+  const { stdout } = await execa('iptables-save', ['-t', item.table]);
+  for (const line of stdout.split('\n').filter((l) => l.startsWith('-A ') && l.endsWith(` -j ${item.chain}`))) {
+    const { stdout: rules } = await execa('iptables', ['-w', '-t', item.table, '-S', line.split(' ')[1] ?? '']);
+    // Delete by rule number: the rule text holds quoted comments that -D would need re-parsed.
+    const index = rules.split('\n').filter((r) => r.startsWith('-A ')).findIndex((r) => r === line);
+    if (index >= 0) await execa('iptables', ['-w', '-t', item.table, '-D', line.split(' ')[1] ?? '', String(index + 1)]);
+  }
+  await execa('iptables', ['-w', '-t', item.table, '-F', item.chain], { reject: false });
+  await execa('iptables', ['-w', '-t', item.table, '-X', item.chain]);
+}
+
+export function describeHostLeftover(item: HostLeftover): string {
+  return item.kind === 'reservation'
+    ? `host-local reservation ${item.address} on ${item.network} held by gone container ${item.containerId.slice(0, 16)} (${item.path})`
+    : `iptables ${item.table} chain ${item.chain} of gone container ${item.containerId.slice(0, 16)} on ${item.network}`;
+}
