@@ -3,6 +3,7 @@ import { hideBin } from 'yargs/helpers';
 import { attachCommand, detachCommand } from './commands/attach.js';
 import { cniCommand } from './commands/cni.js';
 import { daemonCommand } from './commands/daemon.js';
+import { doctorCommand } from './commands/doctor.js';
 import { networksCommand } from './commands/networks.js';
 import { gcCommand, inspectCommand, lsCommand } from './commands/state.js';
 import { formatError } from './output.js';
@@ -20,7 +21,7 @@ export async function main(argv: string[] = hideBin(process.argv)): Promise<void
   try {
     await yargs(argv)
       .scriptName('dockcni')
-      .command([cniCommand, networksCommand, daemonCommand, lsCommand, inspectCommand, gcCommand, attachCommand, detachCommand] as CommandModule[])
+      .command([cniCommand, networksCommand, daemonCommand, lsCommand, inspectCommand, gcCommand, attachCommand, detachCommand, doctorCommand] as CommandModule[])
       .demandCommand(1, 'name a command; see `dockcni --help`')
       .strictCommands()
       .strictOptions()

@@ -37,6 +37,12 @@ function ownerAlive(owner: string): boolean {
   return Number.isInteger(pid) && pid > 0 && processIdentity(pid) === owner;
 }
 
+/** The live pid holding a lock file, or undefined when it is free or its holder is dead. */
+export async function lockHolder(file: string): Promise<number | undefined> {
+  const owner = await readFile(file, 'utf8').catch(() => '');
+  return owner !== '' && ownerAlive(owner) ? Number(owner.split(' ')[0]) : undefined;
+}
+
 /** Lock files with their owner inside; a lock whose owner process is gone is taken over at once. */
 export class FileLocks implements Locks {
   private readonly owner: string;

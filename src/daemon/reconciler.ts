@@ -20,6 +20,16 @@ export type Leftover =
   | { readonly kind: 'pin'; readonly containerId: string; readonly path: string }
   | { readonly kind: 'cache'; readonly containerId: string; readonly network: string; readonly ifName: string; readonly path: string };
 
+/** One line for humans: what it is and why it is a leftover. */
+export function describeLeftover(item: Leftover): string {
+  switch (item.kind) {
+    case 'attachment': return `attachment of ${item.name} (${item.containerId.slice(0, 12)}) on ${item.networks.join(',')}: ${item.why}`;
+    case 'sandbox': return `run sandbox ${item.name} (${item.containerId.slice(0, 12)}): ${item.why}`;
+    case 'pin': return `pinned netns ${item.path} with no attachment`;
+    case 'cache': return `cached result ${item.path} with no attachment`;
+  }
+}
+
 export interface ReconcilerOptions {
   readonly docker: DockerClient;
   readonly wirer: Wirer;

@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { ResultCache } from '../../cni/result-cache.js';
-import type { Leftover } from '../../daemon/reconciler.js';
+import { describeLeftover } from '../../daemon/reconciler.js';
 import { describeHostLeftover } from '../../doctor/host-leftovers.js';
 import { DockcniError } from '../../errors.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
@@ -56,14 +56,6 @@ interface GcArgs extends DockerFlags {
   readonly output: 'json' | 'text';
 }
 
-export function describeLeftover(item: Leftover): string {
-  switch (item.kind) {
-    case 'attachment': return `attachment of ${item.name} (${item.containerId.slice(0, 12)}) on ${item.networks.join(',')}: ${item.why}`;
-    case 'sandbox': return `run sandbox ${item.name} (${item.containerId.slice(0, 12)}): ${item.why}`;
-    case 'pin': return `pinned netns ${item.path} with no attachment`;
-    case 'cache': return `cached result ${item.path} with no attachment`;
-  }
-}
 
 export const gcCommand: CommandModule<object, GcArgs> = {
   command: 'gc',

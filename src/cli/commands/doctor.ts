@@ -1,0 +1,27 @@
+import type { Argv, CommandModule } from 'yargs';
+import { runChecks, type CheckStatus } from '../../doctor/checks.js';
+import { contextFrom, withDockerFlags, type DockerFlags } from '../context.js';
+import { table } from '../output.js';
+
+interface Args extends DockerFlags {
+  readonly output: 'json' | 'text';
+}
+
+const MARK: Record<CheckStatus, string> = { ok: '✓', warn: '!', fail: '✗' };
+
+export const doctorCommand: CommandModule<object, Args> = {
+  command: 'doctor',
+  describe: 'check this node for CNI: Docker, configs, plugins, forwarding, iptables, MACs, ports, leftovers',
+  builder: (y) => withDockerFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const }) as unknown as Argv<Args>,
+  handler: async (argv) => {
+    const results = await runChecks(await contextFrom(argv));
+    const failed = results.some((r) => r.status === 'fail');
+    if (argv.output === 'json') process.stdout.write(`${JSON.stringify({ ok: !failed, checks: results }, null, 2)}\n`);
+    else {
+      process.stdout.write(`${table(results.map((r) => [MARK[r.status], r.check, r.found]))}\n`);
+      const fixes = results.filter((r) => r.status !== 'ok' && r.fix);
+      if (fixes.length > 0) process.stdout.write(`\nfixes:\n${fixes.map((r) => `  ${r.check}: ${r.fix}`).join('\n')}\n`);
+    }
+    if (failed) process.exitCode = 1;
+  },
+};

@@ -1,0 +1,190 @@
+import { access, readdir, readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import ipaddr from 'ipaddr.js';
+import { loadConfDir } from '../cni/conf-dir.js';
+import { DEFAULT_NETWORK_JSON, DEFAULT_NETWORK_NAME } from '../cni/default-network.js';
+import { lockHolder } from '../cni/lock.js';
+import { findPlugin } from '../cni/plugin-path.js';
+import type { NetworkConfigList } from '../cni/types.js';
+import { validateConfDir } from '../cni/validate.js';
+import type { CniEngine } from '../cni/engine.js';
+import { describeLeftover, type Reconciler } from '../daemon/reconciler.js';
+import type { DockerClient } from '../docker/docker-client.js';
+import { describeError } from '../errors.js';
+import { locksDir, type Paths } from '../paths.js';
+import { NETWORKS_LABEL, parseLabels, type PortMapping } from '../wiring/labels.js';
+import { describeHostLeftover } from './host-leftovers.js';
+
+/** What the checks look at; the CLI's context provides it. */
+export interface DoctorDeps {
+  readonly paths: Paths;
+  readonly docker: DockerClient;
+  readonly engine: CniEngine;
+  readonly reconciler: Reconciler;
+}
+
+export type CheckStatus = 'ok' | 'warn' | 'fail';
+
+export interface CheckResult {
+  readonly check: string;
+  readonly status: CheckStatus;
+  readonly found: string;
+  readonly fix?: string | undefined;
+}
+
+const ok = (check: string, found: string): CheckResult => ({ check, status: 'ok', found });
+const warn = (check: string, found: string, fix?: string): CheckResult => ({ check, status: 'warn', found, fix });
+const fail = (check: string, found: string, fix?: string): CheckResult => ({ check, status: 'fail', found, fix });
+
+const sysctl = (key: string) => readFile(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8').then((v) => v.trim(), () => undefined);
+
+async function dockerChecks(ctx: DoctorDeps): Promise<{ results: CheckResult[]; reachable: boolean }> {
+  const results: CheckResult[] = [];
+  let reachable = false;
+  try {
+    const v = await ctx.docker.ping();
+    results.push(ok('docker', `Docker ${v.version}, API ${v.apiVersion}`));
+    reachable = true;
+  } catch (error) {
+    results.push(fail('docker', describeError(error), 'start dockerd, or point --docker-host / DOCKER_HOST at it'));
+  }
+  const pid = await lockHolder(path.join(locksDir(ctx.paths), 'daemon.lock'));
+  results.push(pid ? ok('dockcni daemon', `running (pid ${pid})`)
+    : warn('dockcni daemon', 'not running: containers labelled dockcni.networks are not wired, `run -d` sandboxes wait for `dockcni gc`', 'start `dockcni daemon` (examples/systemd/dockcni.service)'));
+  return { results, reachable };
+}
+
+async function configChecks(ctx: DoctorDeps, networks: readonly NetworkConfigList[]): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const listing = await loadConfDir(ctx.paths.confDir);
+  results.push(listing.exists ? ok('conf dir', `${ctx.paths.confDir}: ${listing.networks.length} network(s)`)
+    : warn('conf dir', `${ctx.paths.confDir} does not exist: only the embedded "${DEFAULT_NETWORK_NAME}" network is available`, `mkdir -p ${ctx.paths.confDir} and add .conflist files (examples/networks/)`));
+  const findings = await validateConfDir(listing, ctx.engine, ctx.paths.cniPath);
+  for (const f of findings) {
+    const line = `${f.source}${f.network ? ` (${f.network})` : ''}: ${f.message}`;
+    results.push(f.level === 'error' ? fail('network config', line, 'fix the file; `dockcni networks validate` lists every problem') : warn('network config', line));
+  }
+  if (listing.networks.length > 0 && findings.length === 0) results.push(ok('network config', 'every network valid, every plugin found and speaking its version'));
+  const missing: string[] = [];
+  for (const p of DEFAULT_NETWORK_JSON.plugins) await findPlugin(p.type, ctx.paths.cniPath).catch(() => missing.push(p.type));
+  results.push(missing.length === 0 ? ok('default network', `plugins ${DEFAULT_NETWORK_JSON.plugins.map((p) => p.type).join(', ')} found`)
+    : fail('default network', `missing plugin(s) ${missing.join(', ')} in ${ctx.paths.cniPath.join(':')}`, 'apt-get install containernetworking-plugins, or set --cni-path'));
+  const dhcp = networks.filter((n) => n.plugins.some((p) => (p['ipam'] as { type?: string } | undefined)?.type === 'dhcp'));
+  if (dhcp.length > 0) {
+    const up = await access('/run/cni/dhcp.sock').then(() => true, () => false);
+    results.push(up ? ok('dhcp daemon', '/run/cni/dhcp.sock present')
+      : fail('dhcp daemon', `networks ${dhcp.map((n) => n.name).join(', ')} use dhcp IPAM but /run/cni/dhcp.sock is missing`, 'start the CNI dhcp daemon: /usr/lib/cni/dhcp daemon'));
+  }
+  return results;
+}
+
+function usesIpv6(list: NetworkConfigList): boolean {
+  return JSON.stringify(list.plugins).match(/"(subnet|rangeStart|address)":"([^"]+)"/g)?.some((m) => m.includes(':') && ipaddr.isValidCIDR(m.split('":"')[1]?.replace(/"$/, '') ?? '')) ?? false;
+}
+
+async function kernelChecks(networks: readonly NetworkConfigList[]): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const fwd = await sysctl('net.ipv4.ip_forward');
+  results.push(fwd === '1' ? ok('ip forwarding', 'net.ipv4.ip_forward = 1')
+    : fail('ip forwarding', `net.ipv4.ip_forward = ${fwd ?? 'unreadable'}: the host will not route to or from containers`, 'sysctl -w net.ipv4.ip_forward=1 (persist in /etc/sysctl.d/)'));
+  if (networks.some(usesIpv6)) {
+    const fwd6 = await sysctl('net.ipv6.conf.all.forwarding');
+    results.push(fwd6 === '1' ? ok('ipv6 forwarding', 'net.ipv6.conf.all.forwarding = 1')
+      : fail('ipv6 forwarding', `net.ipv6.conf.all.forwarding = ${fwd6 ?? 'unreadable'} while a network is IPv6`, 'sysctl -w net.ipv6.conf.all.forwarding=1'));
+  }
+  const version = await execa('iptables', ['-V'], { reject: false });
+  if (version.exitCode !== 0) {
+    results.push(fail('iptables', `iptables does not run: ${version.stderr.trim() || version.message}`, 'apt-get install iptables'));
+    return results;
+  }
+  const forward = await execa('iptables', ['-w', '-S', 'FORWARD'], { reject: false });
+  const policy = /^-P FORWARD (\w+)/m.exec(forward.stdout)?.[1] ?? 'unknown';
+  results.push(forward.exitCode === 0 ? ok('iptables', `${version.stdout.trim()}; FORWARD policy ${policy}`)
+    : fail('iptables', `iptables -S FORWARD failed: ${forward.stderr.trim()}`, 'check the iptables backend (update-alternatives --config iptables)'));
+  const brnf = await sysctl('net.bridge.bridge-nf-call-iptables');
+  results.push(ok('br_netfilter', brnf === undefined ? 'not loaded: bridged traffic bypasses iptables' : `bridge-nf-call-iptables = ${brnf}`));
+  if (policy === 'DROP') {
+    const exposed = networks.filter((n) => n.plugins.some((p) => p.type === 'bridge') && !n.plugins.some((p) => p.type === 'firewall'));
+    for (const n of exposed) {
+      results.push(warn('forward policy', `FORWARD policy is DROP (Docker sets it) and network ${n.name} (${n.source}) has no firewall plugin: its containers cannot reach each other or the outside`,
+        'add {"type": "firewall", "backend": "iptables"} after the bridge plugin'));
+    }
+  }
+  return results;
+}
+
+async function hostChecks(): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const name = hostname();
+  results.push(name === 'localhost' || name === '' ? fail('hostname', `"${name}"`, 'give the host a unique name (hostnamectl set-hostname …)') : ok('hostname', name));
+  const byMac = new Map<string, string[]>();
+  for (const iface of await readdir('/sys/class/net')) {
+    const base = `/sys/class/net/${iface}`;
+    // Bridges take a port's MAC and enslaved ports share by design; compare only standalone interfaces.
+    if (iface === 'lo' || await access(`${base}/bridge`).then(() => true, () => false) || await access(`${base}/master`).then(() => true, () => false)) continue;
+    const mac = (await readFile(`${base}/address`, 'utf8').catch(() => '')).trim();
+    if (mac === '' || mac === '00:00:00:00:00:00') continue;
+    byMac.set(mac, [...(byMac.get(mac) ?? []), iface]);
+  }
+  const dups = [...byMac.entries()].filter(([, names]) => names.length > 1);
+  results.push(dups.length === 0 ? ok('mac addresses', `${byMac.size} interface(s), no duplicate`)
+    : fail('mac addresses', dups.map(([mac, names]) => `${mac} on ${names.join(', ')}`).join('; '), 'give each interface its own MAC (cloned VMs keep the source\'s)'));
+  return results;
+}
+
+/** Listening TCP ports and bound UDP ports of this netns, as "port/proto". */
+async function portsInUse(): Promise<Set<string>> {
+  const used = new Set<string>();
+  for (const [file, proto, state] of [['tcp', 'tcp', '0A'], ['tcp6', 'tcp', '0A'], ['udp', 'udp', '07'], ['udp6', 'udp', '07']] as const) {
+    const text = await readFile(`/proc/net/${file}`, 'utf8').catch(() => '');
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols[3] === state) used.add(`${parseInt(cols[1]?.split(':')[1] ?? '0', 16)}/${proto}`);
+    }
+  }
+  return used;
+}
+
+async function portChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
+  const used = await portsInUse();
+  const wanted: { container: string; mapping: PortMapping }[] = [];
+  for (const c of await ctx.docker.listByLabel(NETWORKS_LABEL)) {
+    try {
+      for (const n of parseLabels(c.labels)?.networks ?? []) {
+        for (const m of (n.capabilityArgs['portMappings'] as PortMapping[] | undefined) ?? []) wanted.push({ container: c.name, mapping: m });
+      }
+    } catch (error) {
+      return [warn('host ports', `container ${c.name} has bad labels: ${describeError(error)}`, 'fix its labels')];
+    }
+  }
+  const clashes = wanted.filter((w) => w.mapping.protocol !== 'sctp' && used.has(`${w.mapping.hostPort}/${w.mapping.protocol}`));
+  return [clashes.length === 0 ? ok('host ports', `${wanted.length} mapped port(s), none in use by another process`)
+    : fail('host ports', clashes.map((c) => `${c.mapping.hostPort}/${c.mapping.protocol} (container ${c.container}) is also listened on by a host process`).join('; '),
+      'stop that process or map another host port: the DNAT rule would take its traffic')];
+}
+
+async function leftoverChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
+  const inventory = await ctx.reconciler.inventory();
+  const lines = [...inventory.leftovers.map(describeLeftover), ...inventory.host.map(describeHostLeftover)];
+  return lines.length === 0 ? [ok('leftovers', 'no reservation, cache entry, pin, sandbox or chain without a live container')]
+    : lines.map((line) => fail('leftovers', line, 'dockcni gc (see first: dockcni gc --dry-run)'));
+}
+
+/** Every node check, in the order an operator would make them. */
+export async function runChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
+  const { results, reachable } = await dockerChecks(ctx);
+  const listing = await loadConfDir(ctx.paths.confDir);
+  const guard = async (name: string, fn: () => Promise<CheckResult[]>) => fn().catch((error: unknown) => [fail(name, `check could not run: ${describeError(error)}`)]);
+  results.push(...await guard('network config', () => configChecks(ctx, listing.networks)));
+  results.push(...await guard('kernel', () => kernelChecks(listing.networks)));
+  results.push(...await guard('host', hostChecks));
+  if (reachable) {
+    results.push(...await guard('host ports', () => portChecks(ctx)));
+    results.push(...await guard('leftovers', () => leftoverChecks(ctx)));
+  } else {
+    results.push(warn('host ports', 'skipped: needs Docker'), warn('leftovers', 'skipped: needs Docker'));
+  }
+  return results;
+}
