@@ -80,8 +80,10 @@ async function configChecks(ctx: DoctorDeps, networks: readonly NetworkConfigLis
   return results;
 }
 
+/** Any subnet or address in the list's config that is IPv6. */
 function usesIpv6(list: NetworkConfigList): boolean {
-  return JSON.stringify(list.plugins).match(/"(subnet|rangeStart|address)":"([^"]+)"/g)?.some((m) => m.includes(':') && ipaddr.isValidCIDR(m.split('":"')[1]?.replace(/"$/, '') ?? '')) ?? false;
+  const values = [...JSON.stringify(list.plugins).matchAll(/"(?:subnet|address)":"([^"]+)"/g)].map((m) => m[1] ?? '');
+  return values.some((v) => ipaddr.isValidCIDR(v) && ipaddr.parseCIDR(v)[0].kind() === 'ipv6');
 }
 
 async function kernelChecks(networks: readonly NetworkConfigList[]): Promise<CheckResult[]> {

@@ -1,0 +1,100 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { execa } from 'execa';
+import { BIN } from '../helpers/fixtures.js';
+import { bridgeNetwork, hostTest, netns, reservations, rulesMentioning, sh } from '../helpers/host.js';
+import { addressOf, container, dirs, pingFrom, startDaemon, waitFor, type Dirs } from '../helpers/docker.js';
+
+const test = hostTest();
+
+interface Check { check: string; status: 'ok' | 'warn' | 'fail'; found: string; fix?: string }
+
+async function doctor(d: Dirs, inNetns?: string): Promise<{ exitCode: number; checks: Check[] }> {
+  const args = [BIN, 'doctor', '-o', 'json', ...d.flags];
+  const r = inNetns ? await execa('ip', ['netns', 'exec', inNetns, 'node', ...args], { reject: false }) : await execa('node', args, { reject: false });
+  return { exitCode: r.exitCode ?? 1, checks: (JSON.parse(r.stdout) as { checks: Check[] }).checks };
+}
+
+const failing = (checks: Check[], name: string) => checks.filter((c) => c.check === name && c.status === 'fail');
+
+async function healthy(t: ExecutionContext, d: Dirs): Promise<void> {
+  const r = await doctor(d);
+  t.deepEqual(r.checks.filter((c) => c.status === 'fail'), []);
+  t.is(r.exitCode, 0);
+}
+
+test('doctor passes on the test host, and each check turns red under its fault', async (t) => {
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 41);
+  await healthy(t, d);
+
+  // A missing plugin, and a malformed conf.
+  await writeFile(path.join(d.confDir, '60-ghost.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'ghost', plugins: [{ type: 'ghostplugin' }] }));
+  await writeFile(path.join(d.confDir, '70-broken.conflist'), '{"name": "x", ');
+  let r = await doctor(d);
+  t.is(r.exitCode, 1);
+  t.regex(failing(r.checks, 'network config').map((c) => c.found).join('\n'), /60-ghost\.conflist \(ghost\): CNI plugin "ghostplugin" not found/);
+  t.regex(failing(r.checks, 'network config').map((c) => c.found).join('\n'), /70-broken\.conflist: not valid JSON/);
+  await sh('rm', [path.join(d.confDir, '60-ghost.conflist'), path.join(d.confDir, '70-broken.conflist')]);
+  await healthy(t, d);
+
+  // Forwarding off and a duplicate MAC, inside a test netns where both are per namespace.
+  const ns = await netns(t);
+  await sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=0']);
+  await sh('ip', ['-n', ns, 'link', 'add', 'dupa', 'type', 'veth', 'peer', 'name', 'dupb']);
+  await sh('ip', ['-n', ns, 'link', 'set', 'dupa', 'address', '02:00:00:aa:bb:cc']);
+  await sh('ip', ['-n', ns, 'link', 'set', 'dupb', 'address', '02:00:00:aa:bb:cc']);
+  r = await doctor(d, ns);
+  t.regex(failing(r.checks, 'ip forwarding')[0]?.found ?? '', /net\.ipv4\.ip_forward = 0/);
+  t.regex(failing(r.checks, 'mac addresses')[0]?.found ?? '', /02:00:00:aa:bb:cc on dup[ab], dup[ab]/);
+  t.is(r.exitCode, 1);
+
+  // A host port that a mapping wants, already listened on.
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(18141, '0.0.0.0', resolve));
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ports=18141:80'], ['true']);
+  r = await doctor(d);
+  t.regex(failing(r.checks, 'host ports')[0]?.found ?? '', /18141\/tcp \(container .*\) is also listened on/);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+
+  // A leaked reservation.
+  await mkdir(path.join(net.ipamDir, net.name), { recursive: true });
+  const leaked = path.join(net.ipamDir, net.name, '10.231.41.200');
+  await writeFile(leaked, `${'ab'.repeat(32)}\r\neth0`);
+  await sh('touch', ['-d', '2 minutes ago', leaked]);
+  r = await doctor(d);
+  t.regex(failing(r.checks, 'leftovers')[0]?.found ?? '', /host-local reservation 10\.231\.41\.200 on .* held by gone container abab/);
+  await execa('node', [BIN, 'gc', ...d.flags]);
+  await healthy(t, d);
+});
+
+test('gc: a container killed while no daemon runs leaves leftovers; --dry-run lists, gc removes, a second gc finds nothing, a live neighbour keeps working', async (t) => {
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 42);
+  const daemon = await startDaemon(t, d);
+  const live = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
+  const peer = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
+  const doomed = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ports=18142:80']);
+  const ipLive = await waitFor('live', () => addressOf(live));
+  await waitFor('peer', () => addressOf(peer));
+  await waitFor('doomed', () => addressOf(doomed));
+  await daemon.stop();
+  await sh('docker', ['rm', '-f', doomed]);
+  t.is((await reservations(net)).length, 3);
+  t.not((await rulesMentioning(doomed)).length, 0);
+
+  const dry = await execa('node', [BIN, 'gc', '--dry-run', ...d.flags]);
+  t.regex(dry.stdout, new RegExp(`would remove attachment of .* \\(${doomed.slice(0, 12)}\\) on ${net.name}: container is gone`));
+  t.is((await reservations(net)).length, 3, 'dry run removes nothing');
+
+  const gc = await execa('node', [BIN, 'gc', ...d.flags]);
+  t.regex(gc.stdout, new RegExp(`removed attachment of .* \\(${doomed.slice(0, 12)}\\)`));
+  t.is((await reservations(net)).length, 2);
+  t.deepEqual(await rulesMentioning(doomed), []);
+  const again = await execa('node', [BIN, 'gc', ...d.flags]);
+  t.is(again.stdout.trim(), 'nothing to remove');
+  t.true(await pingFrom(peer, ipLive), 'the live container keeps working');
+});
