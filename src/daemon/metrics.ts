@@ -29,6 +29,9 @@ export class Metrics {
       lines.push(`dockcni_operation_duration_seconds_sum{operation="${op}"} ${h.sum}`, `dockcni_operation_duration_seconds_count{operation="${op}"} ${h.count}`);
     }
     lines.push('# TYPE dockcni_up gauge', `dockcni_up ${this.healthy ? 1 : 0}`);
+    const memory = process.memoryUsage();
+    lines.push('# TYPE process_resident_memory_bytes gauge', `process_resident_memory_bytes ${memory.rss}`);
+    lines.push('# TYPE nodejs_heap_used_bytes gauge', `nodejs_heap_used_bytes ${memory.heapUsed}`);
     return `${lines.join('\n')}\n`;
   }
 }

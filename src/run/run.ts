@@ -51,13 +51,12 @@ export async function runWithCni(args: RunArgs, deps: RunDeps, options: RunOptio
     extraHosts: args.addHosts,
     networkMode: 'none',
   });
-  // The container goes even when its DEL fails: the record and pin stay for `dockcni gc` to retry.
+  // The pin keeps the netns alive, so the container can go while its DEL runs. It goes even when the
+  // DEL fails: the record and pin stay for `dockcni gc` to retry.
   const teardown = async () => {
-    try {
-      await deps.wirer.unwire(sandboxId);
-    } finally {
-      await deps.docker.remove(sandboxId);
-    }
+    const [unwired, removed] = await Promise.allSettled([deps.wirer.unwire(sandboxId), deps.docker.remove(sandboxId)]);
+    if (unwired.status === 'rejected') throw unwired.reason;
+    if (removed.status === 'rejected') throw removed.reason;
   };
   try {
     await deps.docker.start(sandboxId);

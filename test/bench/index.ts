@@ -1,0 +1,183 @@
+// npm run bench: every figure measured in one run on this machine. Targets come from the issues; each
+// line says whether it was met. Nothing here is a test: numbers vary with the machine's load.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { CniEngine } from '../../src/cni/engine.js';
+import { ExecaPluginExec } from '../../src/cni/execa-plugin-exec.js';
+import { FileLocks } from '../../src/cni/lock.js';
+import { parseConfList } from '../../src/cni/conf.js';
+import { BIN } from '../helpers/fixtures.js';
+
+const PLUGINS = '/usr/lib/cni';
+const IMAGE = 'dockcni-test-busybox:latest';
+const PAUSE = 'dockcni-test-pause:latest';
+const CYCLES = Number(process.env['BENCH_CYCLES'] ?? 1000);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
+const ms = (n: number) => `${n.toFixed(1)} ms`;
+const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
+const report = (line: string) => process.stdout.write(`${line}\n`);
+const now = () => performance.now();
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = now();
+  await fn();
+  return now() - t0;
+}
+
+async function workspace(octet: number) {
+  const root = await mkdtemp(path.join(tmpdir(), 'dockcni-bench-'));
+  const confDir = path.join(root, 'net.d');
+  await execa('mkdir', ['-p', confDir]);
+  const name = `bench${octet}`;
+  const conf = { cniVersion: '1.0.0', name, plugins: [
+    { type: 'bridge', bridge: `dcbench${octet}`, isGateway: true, ipMasq: true, ipam: { type: 'host-local', dataDir: path.join(root, 'ipam'), ranges: [[{ subnet: `10.232.${octet}.0/24` }]] } },
+    { type: 'firewall', backend: 'iptables' },
+    { type: 'portmap', capabilities: { portMappings: true } },
+  ] };
+  await writeFile(path.join(confDir, `${name}.conflist`), JSON.stringify(conf));
+  const flags = ['--conf-dir', confDir, '--cni-path', PLUGINS, '--cache-dir', path.join(root, 'cache'), '--state-dir', path.join(root, 'state'), '--run-dir', path.join(root, 'run')];
+  return {
+    root, name, flags, bytes: Buffer.from(JSON.stringify(conf)),
+    cleanup: async () => {
+      await execa('ip', ['link', 'del', `dcbench${octet}`], { reject: false });
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+}
+
+async function engineCycles() {
+  const ws = await workspace(101);
+  await execa('ip', ['netns', 'add', 'dcbench']);
+  let pluginMs = 0;
+  let calls = 0;
+  const engine = new CniEngine({ exec: new ExecaPluginExec(), locks: new FileLocks(path.join(ws.root, 'locks')), pluginPath: [PLUGINS],
+    cacheDir: path.join(ws.root, 'cache'), timeoutMs: 60_000, trace: (r) => { pluginMs += r.durationMs; calls += 1; } });
+  const list = parseConfList(ws.bytes, 'bench');
+  const rt = { containerId: 'bench', netns: '/var/run/netns/dcbench', ifName: 'eth0', args: [], capabilityArgs: { portMappings: [{ hostPort: 18999, containerPort: 80, protocol: 'tcp' }] } };
+  const n = 20;
+  await engine.add(list, rt);
+  await engine.del(list.name, rt, list);
+  pluginMs = 0;
+  calls = 0;
+  const total = await timed(async () => {
+    for (let i = 0; i < n; i++) {
+      await engine.add(list, rt);
+      await engine.del(list.name, rt, list);
+    }
+  });
+  const cycle = total / n;
+  const own = pluginMs / n;
+  const perCall = (total - pluginMs) / calls;
+  report(`engine, in process: ${ms(cycle)} per ADD+DEL cycle of bridge+host-local+firewall+portmap (${n} cycles); plugins' own share ${ms(own)} (${((own / cycle) * 100).toFixed(0)}%)`);
+  report(`  engine overhead per plugin call: ${ms(perCall)} (target < 2 ms: ${verdict(perCall < 2)})`);
+  const cli = [];
+  for (let i = 0; i < 10; i++) {
+    cli.push(await timed(async () => {
+      await execa('node', [BIN, 'cni', 'add', ws.name, 'dcbench', '--container-id', 'benchcli', ...ws.flags]);
+      await execa('node', [BIN, 'cni', 'del', ws.name, 'dcbench', '--container-id', 'benchcli', ...ws.flags]);
+    }));
+  }
+  report(`dockcni cni add + del as two processes: ${ms(median(cli))} per cycle (median of 10)`);
+  await execa('ip', ['netns', 'del', 'dcbench']);
+  await ws.cleanup();
+  return cycle;
+}
+
+async function coldStart() {
+  const node = [];
+  const version = [];
+  for (let i = 0; i < 15; i++) {
+    node.push(await timed(() => execa('node', ['-e', '0'])));
+    version.push(await timed(() => execa('node', [BIN, '--version'])));
+  }
+  const ratio = median(version) / median(node);
+  report(`cold start: dockcni --version ${ms(median(version))} vs node -e 0 ${ms(median(node))}: ${ratio.toFixed(2)}x (target <= 1.3x: ${verdict(ratio <= 1.3)})`);
+  const help = [];
+  for (let i = 0; i < 5; i++) help.push(await timed(() => execa('node', [BIN, 'networks', 'ls'])));
+  report(`  dockcni networks ls (loads yargs, no Docker): ${ms(median(help))}`);
+}
+
+async function runVsDocker() {
+  const ws = await workspace(102);
+  const dockcni = [];
+  const docker = [];
+  for (let i = 0; i < 7; i++) {
+    docker.push(await timed(() => execa('docker', ['run', '--rm', IMAGE, 'true'])));
+    dockcni.push(await timed(() => execa('node', [BIN, 'run', ...ws.flags, '--network', ws.name, '--sandbox-image', PAUSE, '--dockcni-quiet', '--rm', IMAGE, 'true'])));
+  }
+  const ratio = median(dockcni) / median(docker);
+  report(`dockcni run --rm true ${ms(median(dockcni))} vs docker run --rm true (Docker bridge) ${ms(median(docker))}: ${ratio.toFixed(2)}x (target <= 1.3x: ${verdict(ratio <= 1.3)})`);
+  await ws.cleanup();
+}
+
+async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+async function daemonBurst(chainMs: number) {
+  const ws = await workspace(103);
+  const daemon = execa('node', [BIN, 'daemon', ...ws.flags, '--log-format', 'json', '--concurrency', '8'], { buffer: false, reject: false, all: true });
+  let log = '';
+  daemon.all?.on('data', (d: Buffer) => { log += d.toString(); });
+  while (!log.includes('reconciled')) await new Promise((r) => setTimeout(r, 50));
+  const pid = daemon.pid ?? 0;
+  const idle = await rssOf(pid);
+  const burst = async (args: string[], label: string) => {
+    const ids: string[] = [];
+    const t0 = now();
+    await Promise.all(Array.from({ length: 50 }, async (_, i) => {
+      ids.push((await execa('docker', ['run', '-d', '--name', `bench-${label}-${i}`, ...args, IMAGE, 'sleep', '600'])).stdout.trim());
+    }));
+    await Promise.all(ids.map(async (id) => {
+      for (;;) {
+        const r = await execa('docker', ['exec', id, 'ip', '-4', '-o', 'addr', 'show', 'eth0'], { reject: false });
+        if (/inet /.test(r.stdout)) return;
+        await new Promise((res) => setTimeout(res, 20));
+      }
+    }));
+    const took = now() - t0;
+    return { ids, took };
+  };
+  const docker = await burst([], 'docker');
+  await execa('docker', ['rm', '-f', ...docker.ids]);
+  const cni = await burst(['--network', 'none', '-l', `dockcni.networks=${ws.name}`], 'cni');
+  const ratio = cni.took / docker.took;
+  report(`burst of 50 docker run -d until all have an address: CNI via the daemon ${ms(cni.took)} vs Docker's bridge ${ms(docker.took)}: ${ratio.toFixed(2)}x (target <= 1.2x: ${verdict(ratio <= 1.2)})`);
+  const latencies: number[] = [];
+  for (const id of cni.ids) {
+    const started = Date.parse((await execa('docker', ['inspect', '-f', '{{.State.StartedAt}}', id])).stdout.trim());
+    const line = log.split('\n').find((l) => l.includes('"msg":"wired"') && l.includes(id.slice(0, 12)));
+    if (line) latencies.push(Date.parse((JSON.parse(line) as { time: string }).time) - started);
+  }
+  const p50 = pct(latencies, 0.5);
+  report(`  event-to-wired latency p50 ${ms(p50)}, p99 ${ms(pct(latencies, 0.99))} next to the chain's own ${ms(chainMs / 2)} per ADD (target p50 <= chain + 10 ms: ${verdict(p50 <= chainMs / 2 + 10)})`);
+  await execa('docker', ['rm', '-f', ...cni.ids]);
+  // Start/stop cycles on a few containers: each start is an ADD, each stop a DEL.
+  const cycling = await Promise.all(Array.from({ length: 8 }, async (_, i) =>
+    (await execa('docker', ['create', '--name', `bench-cycle-${i}`, '--network', 'none', '-l', `dockcni.networks=${ws.name}`, IMAGE, 'sleep', '600'])).stdout.trim()));
+  const t0 = now();
+  await Promise.all(cycling.map(async (id, i) => {
+    for (let k = i; k < CYCLES; k += cycling.length) {
+      await execa('docker', ['start', id]);
+      await execa('docker', ['kill', id]);
+    }
+  }));
+  await new Promise((r) => setTimeout(r, 3000));
+  const after = await rssOf(pid);
+  report(`daemon RSS idle ${idle.toFixed(1)} MB, after ${CYCLES} start/stop cycles (${((now() - t0) / 1000).toFixed(0)} s) ${after.toFixed(1)} MB, growth ${(after - idle).toFixed(1)} MB (targets <= 60 MB and <= 5 MB growth: ${verdict(after <= 60 && after - idle <= 5)})`);
+  await execa('docker', ['rm', '-f', ...cycling]);
+  await new Promise((r) => setTimeout(r, 2000));
+  daemon.kill('SIGTERM');
+  await daemon;
+  await execa('node', [BIN, 'gc', '--sandbox-grace', '0', ...ws.flags]);
+  await ws.cleanup();
+}
+
+const chain = await engineCycles();
+await coldStart();
+await runVsDocker();
+await daemonBurst(chain);
