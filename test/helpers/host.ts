@@ -95,3 +95,24 @@ export async function ping(address: string, fromNetns?: string): Promise<boolean
   const result = fromNetns ? await sh('ip', ['netns', 'exec', fromNetns, ...args], { reject: false }) : await sh(args[0]!, args.slice(1), { reject: false });
   return result.exitCode === 0;
 }
+
+/**
+ * Restarts the dockerd that serves the tests, however it was started; a pid recorded by the test-host
+ * script is updated so its teardown stops the new one.
+ */
+export async function restartDockerd(): Promise<void> {
+  const { readFile, writeFile, open } = await import('node:fs/promises');
+  const { spawn } = await import('node:child_process');
+  const { tmpdir } = await import('node:os');
+  const pid = Number((await sh('pgrep', ['-x', 'dockerd'])).stdout.trim().split('\n')[0]);
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 300 && (await sh('kill', ['-0', String(pid)], { reject: false })).exitCode === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  const log = await open('/var/log/dockcni-test-dockerd.log', 'a');
+  const child = spawn('dockerd', [], { detached: true, stdio: ['ignore', log.fd, log.fd] });
+  child.unref();
+  await log.close();
+  for (let i = 0; i < 100 && (await sh('docker', ['version'], { reject: false })).exitCode !== 0; i++) await new Promise((r) => setTimeout(r, 300));
+  const stateFile = path.join(tmpdir(), 'dockcni-test-host.json');
+  const state = JSON.parse(await readFile(stateFile, 'utf8').catch(() => '{}')) as { dockerdPid?: number };
+  if (state.dockerdPid !== undefined) await writeFile(stateFile, JSON.stringify({ ...state, dockerdPid: child.pid }));
+}
