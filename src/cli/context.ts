@@ -14,14 +14,12 @@ export interface DockerFlags extends CniFlags {
   readonly dockerHost?: string | undefined;
   readonly podNamespace: string;
   readonly sandboxGrace: number;
-  readonly sidecar?: boolean | undefined;
 }
 
 export function withDockerFlags<T>(yargs: Argv<T>) {
   return withCniFlags(yargs)
     .option('docker-host', { type: 'string', describe: 'Docker endpoint [env DOCKER_HOST; default unix:///var/run/docker.sock]' })
     .option('pod-namespace', { type: 'string', default: 'default', describe: 'K8S_POD_NAMESPACE passed to plugins for every container' })
-    .option('sidecar', { type: 'boolean', default: false, describe: 'running in a container with pid: host: pin netns in the host\'s mount namespace and write container files through /proc/1/root' })
     .option('sandbox-grace', { type: 'number', default: 30, describe: 'seconds a `run` sandbox may wait for its app before it counts as leftover' });
 }
 
@@ -43,9 +41,9 @@ export async function contextFrom(flags: DockerFlags, onProgress?: (step: string
   const docker = new DockerodeClient(flags.dockerHost);
   const engine = engineFrom(flags, paths);
   const store = new AttachmentStore(paths.stateDir);
-  const pins = new BindMountPins(pinsDir(paths), flags.sidecar === true);
+  const pins = new BindMountPins(pinsDir(paths));
   const wirer = new Wirer({
-    engine, store, pins, locks: new FileLocks(locksDir(paths)), firewall: new IptablesHostFirewall(), hostRoot: flags.sidecar ? '/proc/1/root' : undefined, confDir: paths.confDir, podNamespace: flags.podNamespace, onProgress,
+    engine, store, pins, locks: new FileLocks(locksDir(paths)), firewall: new IptablesHostFirewall(), confDir: paths.confDir, podNamespace: flags.podNamespace, onProgress,
   });
   const reconciler = new Reconciler({ docker, wirer, engine, store, pins, confDir: paths.confDir, sandboxGraceMs: flags.sandboxGrace * 1000 });
   return { paths, docker, engine, store, pins, wirer, reconciler };

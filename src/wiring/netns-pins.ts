@@ -22,23 +22,9 @@ export interface NetnsPins {
 
 const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
 
-/**
- * Pins as `ip netns` does: a bind mount of /proc/<pid>/ns/net onto a file, via mount(8), no shell.
- * In a sidecar container (`hostMountNs`), the bind mount is made in the host's mount namespace
- * (nsenter into /proc/1's), so the host sees it and it outlives the sidecar; dockcni and the plugins
- * reach it through /proc/1/root. Needs `pid: host`.
- */
+/** Pins as `ip netns` does: a bind mount of /proc/<pid>/ns/net onto a file, via mount(8), no shell. */
 export class BindMountPins implements NetnsPins {
-  /** The pins' directory as dockcni and the plugins open it. */
-  readonly dir: string;
-
-  constructor(private readonly hostDir: string, private readonly hostMountNs = false) {
-    this.dir = hostMountNs ? path.join('/proc/1/root', hostDir) : hostDir;
-  }
-
-  private mountCommand(tool: 'mount' | 'umount', args: string[]): [string, string[]] {
-    return this.hostMountNs ? ['nsenter', ['--mount=/proc/1/ns/mnt', '--', tool, ...args]] : [tool, args];
-  }
+  constructor(readonly dir: string) {}
 
   pathFor(containerId: string): string {
     if (!CONTAINER_ID.test(containerId)) throw new DockcniError('invalid-id', `refusing to pin netns for invalid container id ${JSON.stringify(containerId)}`);
@@ -62,7 +48,7 @@ export class BindMountPins implements NetnsPins {
     const handle = await open(target, 'a', 0o600);
     await handle.close();
     try {
-      await execa(...this.mountCommand('mount', ['--bind', source, path.join(this.hostDir, containerId)]));
+      await execa('mount', ['--bind', source, target]);
     } catch (error) {
       await removeIfExists(target);
       throw new DockcniError('pin-failed', `cannot bind-mount ${source} onto ${target}: ${(error as Error).message}`, { cause: error });
@@ -73,7 +59,7 @@ export class BindMountPins implements NetnsPins {
   async unpin(containerId: string): Promise<void> {
     const target = this.pathFor(containerId);
     if (await this.isPinned(containerId)) {
-      await execa(...this.mountCommand('umount', [path.join(this.hostDir, containerId)]));
+      await execa('umount', [target]);
     }
     await removeIfExists(target);
   }

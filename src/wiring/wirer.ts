@@ -31,8 +31,6 @@ export interface WirerOptions {
   /** K8S_POD_NAMESPACE for every container. */
   readonly podNamespace: string;
   readonly firewall: HostFirewall;
-  /** Prefix for host paths Docker reports (hosts, resolv.conf): "/proc/1/root" in a sidecar. */
-  readonly hostRoot?: string | undefined;
   readonly onProgress?: ((step: string) => void) | undefined;
 }
 
@@ -159,10 +157,9 @@ export class Wirer {
 
   private async writeContainerFiles(target: WireTarget, record: AttachmentRecord, dns: readonly CniDns[]): Promise<void> {
     const addresses = record.networks.flatMap((n) => n.addresses.map((a) => a.split('/')[0] ?? a));
-    const onHost = (file: string | undefined) => (file ? `${this.options.hostRoot ?? ''}${file}` : '');
-    await writeHosts(onHost(target.hostsPath), [target.hostname ?? '', target.name], addresses.slice(0, 1));
+    await writeHosts(target.hostsPath ?? '', [target.hostname ?? '', target.name], addresses.slice(0, 1));
     const withServers = dns.find((d) => (d.nameservers ?? []).length > 0);
-    if (withServers) await writeResolvConf(onHost(target.resolvConfPath), withServers);
+    if (withServers) await writeResolvConf(target.resolvConfPath ?? '', withServers);
   }
 }
 
