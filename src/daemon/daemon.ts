@@ -57,12 +57,23 @@ export class Daemon {
     await this.queue.drain();
   }
 
-  /** Finishes what is in flight; containers keep their networking. */
+  /**
+   * Finishes what is in flight, then removes attachments of containers that are gone or stopped (their
+   * die events may not have arrived yet, e.g. under `docker-compose down`). Running containers keep
+   * their networking.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     this.subscription?.close();
     this.wake?.();
     await this.queue.drain();
+    try {
+      const { leftovers } = await this.o.reconciler.inventory();
+      const dead = leftovers.filter((l) => l.kind === 'attachment' && l.why !== 'container restarted since it was wired');
+      for (const error of await this.o.reconciler.clean(dead)) this.o.log.log('error', 'cleanup failed', { error: error.message });
+    } catch (error) {
+      this.o.log.log('warn', 'final cleanup skipped', { error: describeError(error) });
+    }
   }
 
   /** Wires what is missing and removes what is stale, then spec GC. */

@@ -10,7 +10,7 @@ import path from 'node:path';
 export const BUSYBOX_IMAGE = 'dockcni-test-busybox:latest';
 export const PAUSE_IMAGE = 'dockcni-test-pause:latest';
 export const STATE_FILE = path.join(tmpdir(), 'dockcni-test-host.json');
-const PACKAGES = { docker: 'docker.io', dockerd: 'docker.io', iptables: 'iptables', ip: 'iproute2', tc: 'iproute2', busybox: 'busybox-static', nsenter: 'util-linux', mount: 'mount', dnsmasq: 'dnsmasq-base' };
+const PACKAGES = { docker: 'docker.io', dockerd: 'docker.io', iptables: 'iptables', ip: 'iproute2', tc: 'iproute2', busybox: 'busybox-static', nsenter: 'util-linux', mount: 'mount', dnsmasq: 'dnsmasq-base', 'docker-compose': 'docker-compose' };
 const PLUGIN_DIRS = ['/opt/cni/bin', '/usr/libexec/cni', '/usr/lib/cni'];
 
 const say = (msg) => process.stderr.write(`test-host: ${msg}\n`);

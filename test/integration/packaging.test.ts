@@ -1,0 +1,105 @@
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { ROOT, tempDir } from '../helpers/fixtures.js';
+import { BUSYBOX_IMAGE, hostTest, ping, sh, uid } from '../helpers/host.js';
+import { waitFor } from '../helpers/docker.js';
+import { buildSidecar, NODE_BASE_IMAGE } from '../helpers/node-base.js';
+
+const test = hostTest();
+const SIDECAR_IMAGE = 'dockcni-test-sidecar:latest';
+
+test('compose sidecar: services wired and talking; the race-free sandbox pattern; a sidecar restart loses nothing; down leaves nothing', async (t) => {
+  await buildSidecar(SIDECAR_IMAGE, ROOT);
+  t.teardown(async () => { await sh('docker', ['rmi', '-f', SIDECAR_IMAGE, NODE_BASE_IMAGE], { reject: false }); });
+  const root = await tempDir(t);
+  const dirs = { conf: path.join(root, 'net.d'), cache: path.join(root, 'cache'), state: path.join(root, 'state'), run: path.join(root, 'run') };
+  for (const dir of Object.values(dirs)) await mkdir(dir, { recursive: true });
+  // Docker mounts the pin dir rshared only from a shared mount (systemd hosts have one; this machine does not).
+  await sh('mount', ['--bind', dirs.run, dirs.run]);
+  await sh('mount', ['--make-shared', dirs.run]);
+  t.teardown(async () => { await sh('umount', ['-l', dirs.run], { reject: false }); });
+  const bridge = uid('dcbr');
+  t.teardown(async () => { await sh('ip', ['link', 'del', bridge], { reject: false }); });
+  await writeFile(path.join(dirs.conf, '10-compose.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'composenet', plugins: [
+    { type: 'bridge', bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.231.82.0/24' }]] } },
+    { type: 'firewall', backend: 'iptables' },
+  ] }));
+  const project = uid('dcc');
+  const env = { DOCKCNI_IMAGE: SIDECAR_IMAGE, APP_IMAGE: BUSYBOX_IMAGE, CNI_CONF_DIR: dirs.conf, CNI_CACHE_DIR: dirs.cache, DOCKCNI_STATE_DIR: dirs.state, DOCKCNI_RUN_DIR: dirs.run, CNI_NETWORK: 'composenet' };
+  const compose = (...args: string[]) => execa('docker-compose', ['-p', project, '-f', path.join(ROOT, 'examples/compose/docker-compose.yml'), ...args], { env, timeout: 180_000 });
+  t.teardown(async () => { await execa('docker-compose', ['-p', project, '-f', path.join(ROOT, 'examples/compose/docker-compose.yml'), 'down', '-t', '1'], { env, reject: false }); });
+
+  await compose('up', '-d');
+  const address = async (service: string) => /inet (\S+)\//.exec((await sh('docker', ['exec', `${project}_${service}_1`, 'ip', '-4', '-o', 'addr', 'show', 'eth0'], { reject: false })).stdout)?.[1];
+  const web = await waitFor('web wired', () => address('web'));
+  await waitFor('client wired', () => address('client'));
+  t.regex(web, /^10\.231\.82\./);
+  t.is((await sh('docker', ['exec', `${project}_client_1`, 'ping', '-c', '1', '-W', '2', web], { reject: false })).exitCode, 0);
+  // The app's first instruction printed its address: it started only once the sandbox was wired.
+  const appLog = (await compose('logs', '--no-color', 'app')).stdout;
+  t.regex(appLog, /eth0 +inet 10\.231\.82\.\d+\/24/);
+  t.true(await ping(web), 'the host reaches the service');
+  // The pins are the host's: visible here, and they outlive the sidecar.
+  const pinned = async () => (await readFile('/proc/mounts', 'utf8')).split('\n').filter((l) => l.startsWith('nsfs ') && l.includes(dirs.run)).length;
+  t.is(await pinned(), 3, 'web, client and the sandbox (the app shares the sandbox\'s)');
+  await sh('docker', ['restart', '-t', '2', `${project}_dockcni_1`]);
+  t.is(await pinned(), 3, 'a sidecar restart loses no pin');
+  await sh('docker', ['stop', '-t', '1', `${project}_web_1`]);
+  await waitFor('web unwired by the restarted sidecar', async () => (await readdir(path.join(dirs.state, 'attachments'))).length === 2);
+  t.is(await pinned(), 2);
+
+  await compose('down', '-t', '1');
+  t.deepEqual(await readdir(path.join(dirs.state, 'attachments')), []);
+  t.deepEqual(await readdir(path.join(dirs.cache, 'results')), []);
+  t.deepEqual(await readdir(path.join(dirs.run, 'netns')), []);
+  t.is(await pinned(), 0);
+  t.deepEqual((await readdir(path.join(dirs.cache, 'networks', 'composenet'))).filter((f) => /^\d/.test(f)), [], 'no reservation');
+  t.deepEqual((await sh('iptables-save', [])).stdout.split('\n').filter((l) => l.includes('composenet')), [], 'no rule');
+  t.deepEqual((await sh('ip', ['-o', 'link', 'show', 'master', bridge], { reject: false })).stdout.trim(), '', 'no veth');
+});
+
+test('the systemd unit parses', async (t) => {
+  const unit = path.join(ROOT, 'examples/systemd/dockcni.service');
+  const hasAnalyze = (await execa('sh', ['-c', 'command -v systemd-analyze'], { reject: false })).exitCode === 0;
+  if (hasAnalyze) {
+    const verify = await execa('systemd-analyze', ['verify', unit], { reject: false });
+    t.notRegex(verify.stderr, /Unknown (section|key)|Failed to parse|Invalid|Missing/i, verify.stderr);
+    t.is(verify.exitCode, 0, verify.stderr);
+  }
+  // No systemd here: the same checks by hand, with the keys systemd knows for each section.
+  const known: Record<string, string[]> = {
+    Unit: ['Description', 'Documentation', 'After', 'Requires', 'Wants'],
+    Service: ['Type', 'ExecStart', 'Restart', 'RestartSec', 'KillSignal', 'TimeoutStopSec', 'RuntimeDirectory', 'RuntimeDirectoryMode', 'RuntimeDirectoryPreserve', 'StateDirectory', 'StateDirectoryMode'],
+    Install: ['WantedBy'],
+  };
+  let section = '';
+  const seen = new Set<string>();
+  for (const line of (await readFile(unit, 'utf8')).split('\n')) {
+    if (line.trim() === '' || line.startsWith('#')) continue;
+    const header = /^\[(\w+)\]$/.exec(line);
+    if (header) { section = header[1] ?? ''; t.truthy(known[section], `section ${section}`); seen.add(section); continue; }
+    const key = /^(\w+)=(.+)$/.exec(line)?.[1];
+    t.truthy(key, `a Key=value line: ${line}`);
+    t.true(known[section]?.includes(key ?? ''), `${section}.${key}`);
+  }
+  t.deepEqual([...seen], ['Unit', 'Service', 'Install']);
+  t.regex(await readFile(unit, 'utf8'), /^ExecStart=\/usr\/bin\/env dockcni daemon /m);
+});
+
+test('npm pack yields a package whose dockcni bin works after a global install into a clean prefix', async (t) => {
+  const dir = await tempDir(t);
+  const packed = await execa('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: ROOT });
+  const tarball = path.join(dir, packed.stdout.trim().split('\n').at(-1) ?? '');
+  const prefix = path.join(dir, 'prefix');
+  await execa('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { timeout: 240_000 });
+  const bin = path.join(prefix, 'bin', 'dockcni');
+  t.is((await execa(bin, ['--version'])).stdout.trim(), JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')).version);
+  t.regex((await execa(bin, ['networks', 'ls'])).stdout, /dockcni +1\.0\.0 +bridge,firewall,portmap +<embedded>/);
+  const files = (await execa('tar', ['-tzf', tarball])).stdout.split('\n');
+  t.true(files.includes('package/dist/src/index.js'));
+  t.false(files.some((f) => f.startsWith('package/dist/test/') || f.startsWith('package/test/')), 'no tests in the package');
+  const lib = await execa('node', ['--input-type=module', '-e', "import('dockcni').then((m) => console.log(typeof m.createEngine, m.defaultNetwork().name))"], { cwd: path.join(prefix, 'lib') });
+  t.is(lib.stdout.trim(), 'function dockcni');
+  await rm(prefix, { recursive: true, force: true });
+});
