@@ -1,16 +1,11 @@
 import type { Argv } from 'yargs';
 import { createEngine } from '../cni/create-engine.js';
 import type { CniEngine } from '../cni/engine.js';
-import { locksDir, resolvePaths, type Paths } from '../paths.js';
+import { locksDir, resolvePaths, type PathFlags, type Paths } from '../paths.js';
 import { traceTo } from './output.js';
 
 /** Flags every command that touches CNI shares. */
-export interface CniFlags {
-  readonly confDir?: string | undefined;
-  readonly cniPath?: string | undefined;
-  readonly cacheDir?: string | undefined;
-  readonly stateDir?: string | undefined;
-  readonly runDir?: string | undefined;
+export interface CniFlags extends PathFlags {
   readonly timeout: number;
   readonly trace: boolean;
 }

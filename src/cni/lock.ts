@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DockcniError } from '../errors.js';
-import { removeIfExists } from '../fs-atomic.js';
+import { readdirOrEmpty, removeIfExists } from '../fs-atomic.js';
 
 export type Release = () => Promise<void>;
 
@@ -113,10 +113,7 @@ export class FileLocks implements Locks {
   }
 
   private async liveHolders(dir: string): Promise<string[]> {
-    const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [];
-      throw error;
-    });
+    const names = await readdirOrEmpty(dir);
     const live: string[] = [];
     for (const name of names) {
       const [pid, start] = name.split('_');

@@ -1,6 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { removeIfExists, writeFileAtomic } from '../fs-atomic.js';
+import { readdirOrEmpty, readTextIfExists, removeIfExists, writeFileAtomic } from '../fs-atomic.js';
 import type { CniResult, RuntimeConf } from './types.js';
 
 /** libcni's cache entry, byte-compatible so cnitool, containerd and dockcni see the same state. */
@@ -55,25 +54,14 @@ export class ResultCache {
 
   /** Every entry, for GC, `ls` and `doctor`; files that are not cache entries are skipped by name. */
   async list(): Promise<CacheEntry[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.resultsDir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
+    const names = await readdirOrEmpty(this.resultsDir);
     const entries = await Promise.all(names.filter((n) => !n.includes('.tmp-')).map((n) => this.readFile(path.join(this.resultsDir, n))));
     return entries.filter((e): e is CacheEntry => e !== undefined);
   }
 
   private async readFile(file: string): Promise<CacheEntry | undefined> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    const text = await readTextIfExists(file);
+    if (text === undefined) return undefined;
     const entry = JSON.parse(text) as Partial<CacheEntry>;
     if (entry.kind !== 'cniCacheV1' || typeof entry.networkName !== 'string' || typeof entry.containerId !== 'string') {
       throw new Error(`${file}: not a cniCacheV1 entry`);

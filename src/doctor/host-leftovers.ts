@@ -1,8 +1,8 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { NetworkConfigList } from '../cni/types.js';
-import { removeIfExists } from '../fs-atomic.js';
+import { readdirOrEmpty, removeIfExists } from '../fs-atomic.js';
 
 /**
  * What plugins leave behind when a DEL never ran: host-local reservations and iptables chains whose
@@ -28,10 +28,7 @@ function hostLocalDir(list: NetworkConfigList): string | undefined {
 async function reservations(list: NetworkConfigList): Promise<{ address: string; containerId: string; path: string }[]> {
   const dir = hostLocalDir(list);
   if (!dir) return [];
-  const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'ENOENT') return [];
-    throw error;
-  });
+  const names = await readdirOrEmpty(dir);
   const found = [];
   for (const name of names.filter((n) => n !== 'lock' && !n.startsWith('last_reserved_ip'))) {
     const file = path.join(dir, name);

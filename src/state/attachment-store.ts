@@ -1,6 +1,5 @@
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { removeIfExists, writeFileAtomic } from '../fs-atomic.js';
+import { readdirOrEmpty, readTextIfExists, removeIfExists, writeFileAtomic } from '../fs-atomic.js';
 import type { AttachmentRecord } from './attachment.js';
 
 const ID = /^[0-9a-f]{12,64}$/;
@@ -19,12 +18,8 @@ export class AttachmentStore {
   }
 
   async read(containerId: string): Promise<AttachmentRecord | undefined> {
-    try {
-      return JSON.parse(await readFile(this.file(containerId), 'utf8')) as AttachmentRecord;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
+    const text = await readTextIfExists(this.file(containerId));
+    return text === undefined ? undefined : JSON.parse(text) as AttachmentRecord;
   }
 
   async write(record: AttachmentRecord): Promise<void> {
@@ -37,14 +32,7 @@ export class AttachmentStore {
   }
 
   async list(): Promise<AttachmentRecord[]> {
-    let names: string[];
-    try {
-      names = await readdir(this.dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    const ids = names.filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter((id) => ID.test(id));
+    const ids = (await readdirOrEmpty(this.dir)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter((id) => ID.test(id));
     const records = await Promise.all(ids.map((id) => this.read(id)));
     return records.filter((r): r is AttachmentRecord => r !== undefined);
   }

@@ -1,8 +1,8 @@
-import { mkdir, open, readdir, stat } from 'node:fs/promises';
+import { mkdir, open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { DockcniError } from '../errors.js';
-import { removeIfExists } from '../fs-atomic.js';
+import { readdirOrEmpty, removeIfExists } from '../fs-atomic.js';
 
 /**
  * A container's netns kept alive, under dockcni's name, from before ADD until after DEL. DEL against a
@@ -72,10 +72,6 @@ export class BindMountPins implements NetnsPins {
   }
 
   async list(): Promise<string[]> {
-    const names = await readdir(this.dir).catch((error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') return [];
-      throw error;
-    });
-    return names.filter((n) => CONTAINER_ID.test(n));
+    return (await readdirOrEmpty(this.dir)).filter((n) => CONTAINER_ID.test(n));
   }
 }

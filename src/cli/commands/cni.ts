@@ -63,7 +63,7 @@ function attachmentOptions<T>(yargs: Argv<T>) {
     .option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'json' as const });
 }
 
-async function network(argv: CniCommandArgs) {
+async function network(argv: CniFlags & { readonly network: string }) {
   return pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network);
 }
 
@@ -116,7 +116,7 @@ const gc: CommandModule<object, NetworkOnlyArgs> = {
   builder: (y) => networkOnlyOptions(y)
     .option('valid-attachments', { type: 'string', describe: 'JSON [{"containerID":"…","ifname":"eth0"}] to keep [default: none]' }) as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
-    const list = pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network);
+    const list = await network(argv);
     const valid = argv.validAttachments ? JSON.parse(argv.validAttachments) as { containerID: string; ifname: string }[] : [];
     const outcome = await engineFrom(argv).gc(list, valid);
     const report = { deleted: outcome.deleted.map((e) => ({ containerId: e.containerId, ifName: e.ifName })), errors: outcome.errors.map((e) => e.message) };
@@ -131,7 +131,7 @@ const status: CommandModule<object, NetworkOnlyArgs> = {
   describe: 'CNI STATUS of every plugin of a 1.1.0 network',
   builder: (y) => networkOnlyOptions(y) as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
-    const list = pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network);
+    const list = await network(argv);
     const { supported } = await engineFrom(argv).status(list);
     const text = supported ? 'ready' : `not supported: network is cniVersion ${list.cniVersion}; STATUS needs 1.1.0`;
     process.stdout.write(argv.output === 'json' ? `${JSON.stringify({ network: list.name, supported, ready: supported })}\n` : `${text}\n`);
@@ -143,7 +143,7 @@ const version: CommandModule<object, NetworkOnlyArgs> = {
   describe: 'VERSION of every plugin of a network',
   builder: (y) => networkOnlyOptions(y) as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
-    const list = pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network);
+    const list = await network(argv);
     const engine = engineFrom(argv);
     const rows = [];
     for (const plugin of list.plugins) rows.push({ plugin: plugin.type, ...(await engine.version(plugin.type, list.cniVersion)) });
