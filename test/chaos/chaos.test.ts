@@ -1,0 +1,21 @@
+import { hostTest } from '../helpers/host.js';
+import { runChaos } from './chaos.js';
+
+const test = hostTest();
+// `npm run chaos` sets CHAOS_FULL=1: 1000 lifecycles and a dockerd restart. Inside `npm test`, a short run.
+const full = process.env['CHAOS_FULL'] === '1';
+
+test(`chaos (${full ? 'full' : 'short'}): no leak, no address held twice`, async (t) => {
+  t.timeout(full ? 3 * 60 * 60_000 : 5 * 60_000);
+  const report = await runChaos(t, {
+    lifecycles: full ? 1000 : 40,
+    concurrency: full ? 6 : 4,
+    killEvery: full ? 100 : 40,
+    restartDockerd: full,
+    pluginFaults: true,
+    log: (line) => { t.log(line); process.stdout.write(`${line}\n`); },
+  });
+  t.true(report.daemonKills >= (full ? 9 : 2), `daemon SIGKILLed ${report.daemonKills} times`);
+  t.deepEqual(report.violations, []);
+  t.deepEqual(report.duplicateSightings, []);
+});
