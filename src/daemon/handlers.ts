@@ -10,7 +10,7 @@ export type FailurePolicy = 'stop' | 'kill' | 'ignore';
 
 export interface HandlerOptions {
   readonly docker: DockerClient;
-  readonly wirer: Wirer;
+  readonly wirer: Pick<Wirer, 'wire' | 'unwire'>;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly labels: LabelOptions;

@@ -1,0 +1,50 @@
+import type { ContainerInfo, CreateSpec, DockerClient, DockerEvent, EventSubscription } from '../../src/docker/docker-client.js';
+
+/** An in-memory Docker for handler and daemon unit tests; records the calls that change containers. */
+export class FakeDocker implements DockerClient {
+  readonly containers = new Map<string, ContainerInfo>();
+  readonly calls: string[] = [];
+  /** Rejections left for ping(): Docker "unreachable" that many times. */
+  pingFailures = 0;
+  private emit: ((event: DockerEvent) => void) | undefined;
+  private end: (() => void) | undefined;
+
+  add(id: string, labels: Record<string, string>, overrides: Partial<ContainerInfo> = {}): ContainerInfo {
+    const info: ContainerInfo = {
+      id, name: `c-${id.slice(0, 4)}`, labels, running: true, pid: 100, startedAt: '2026-01-01T00:00:00Z', createdAt: '2026-01-01T00:00:00Z',
+      networkMode: 'none', hostsPath: '', resolvConfPath: '', hostname: id.slice(0, 12), ...overrides,
+    };
+    this.containers.set(id, info);
+    return info;
+  }
+
+  async ping() {
+    if (this.pingFailures > 0) {
+      this.pingFailures--;
+      throw new Error('connect ENOENT /var/run/docker.sock');
+    }
+    return { apiVersion: '1.41', version: 'fake' };
+  }
+
+  async inspect(id: string) { return this.containers.get(id); }
+  async listByLabel(label: string) { return [...this.containers.values()].filter((c) => c.labels[label] !== undefined); }
+
+  async events(_since: bigint | undefined, onEvent: (event: DockerEvent) => void): Promise<EventSubscription> {
+    this.emit = onEvent;
+    const ended = new Promise<void>((resolve) => { this.end = resolve; });
+    return { ended, close: () => this.end?.() };
+  }
+
+  send(event: Omit<DockerEvent, 'timeNano'>): void {
+    this.emit?.({ ...event, timeNano: BigInt(Date.now()) * 1_000_000n });
+  }
+
+  /** Docker goes away: the event stream ends. */
+  drop(): void { this.end?.(); }
+
+  async create(_spec: CreateSpec) { return 'f'.repeat(64); }
+  async start(id: string) { this.calls.push(`start ${id}`); }
+  async stop(id: string) { this.calls.push(`stop ${id}`); }
+  async kill(id: string) { this.calls.push(`kill ${id}`); }
+  async remove(id: string) { this.calls.push(`remove ${id}`); this.containers.delete(id); }
+}

@@ -1,0 +1,144 @@
+import test from 'ava';
+import { CniPluginError } from '../../../src/cni/plugin-error.js';
+import { Daemon } from '../../../src/daemon/daemon.js';
+import { ContainerHandlers, type FailurePolicy } from '../../../src/daemon/handlers.js';
+import type { Logger, LogFields, LogLevel } from '../../../src/daemon/logger.js';
+import { Metrics } from '../../../src/daemon/metrics.js';
+import type { Reconciler } from '../../../src/daemon/reconciler.js';
+import type { AttachmentRecord } from '../../../src/state/attachment.js';
+import type { WireRequest } from '../../../src/wiring/labels.js';
+import type { WireTarget } from '../../../src/wiring/wirer.js';
+import { FakeDocker } from '../../helpers/fake-docker.js';
+
+const ID = 'a'.repeat(64);
+const SANDBOX = 'b'.repeat(64);
+
+class MemoryLog implements Logger {
+  readonly lines: { level: LogLevel; message: string; fields: LogFields }[] = [];
+  log(level: LogLevel, message: string, fields: LogFields = {}) { this.lines.push({ level, message, fields }); }
+  text() { return this.lines.map((l) => `${l.level} ${l.message} ${JSON.stringify(l.fields)}`).join('\n'); }
+}
+
+/** A wirer that fails the first `failures` wirings with the given error, and records what it was asked. */
+class FakeWirer {
+  readonly wired: { target: WireTarget; request: WireRequest }[] = [];
+  readonly unwired: string[] = [];
+  constructor(private failures = 0, private readonly error: Error = new CniPluginError({ plugin: 'bridge', command: 'ADD', kind: 'error-result', cniCode: 11, msg: 'busy' }), private readonly onWire?: () => void) {}
+  async wire(target: WireTarget, request: WireRequest): Promise<AttachmentRecord> {
+    this.onWire?.();
+    this.wired.push({ target, request });
+    if (this.failures-- > 0) throw this.error;
+    return { containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns: '/x', origin: 'daemon', networks: [], updatedAt: '' };
+  }
+  async unwire(id: string) { this.unwired.push(id); return true; }
+}
+
+function handlers(docker: FakeDocker, wirer: FakeWirer, policy: FailurePolicy = 'stop', retries = 2) {
+  const log = new MemoryLog();
+  const metrics = new Metrics();
+  return { log, metrics, h: new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: policy, retries, retryDelayMs: 1 }) };
+}
+
+test('a container gone between the event and the inspect is skipped quietly', async (t) => {
+  const docker = new FakeDocker();
+  const wirer = new FakeWirer();
+  const { h, log } = handlers(docker, wirer);
+  await h.started(ID);
+  t.deepEqual(wirer.wired, []);
+  t.deepEqual(log.lines, []);
+});
+
+test('a container with PID 0 (not running) is not wired', async (t) => {
+  const docker = new FakeDocker();
+  docker.add(ID, { 'dockcni.networks': 'front' }, { running: false, pid: 0 });
+  const wirer = new FakeWirer();
+  await handlers(docker, wirer).h.started(ID);
+  t.deepEqual(wirer.wired, []);
+});
+
+test('bad labels: the policy applies at once, nothing is wired, the log names the label', async (t) => {
+  const docker = new FakeDocker();
+  docker.add(ID, { 'dockcni.networks': 'front', 'dockcni.ports': '70000:80' });
+  const wirer = new FakeWirer();
+  const { h, log } = handlers(docker, wirer, 'kill');
+  await h.started(ID);
+  t.deepEqual(wirer.wired, []);
+  t.deepEqual(docker.calls, [`kill ${ID}`]);
+  t.regex(log.text(), /bad dockcni labels .*dockcni\.ports.*port 70000 is outside 1-65535/);
+});
+
+test('CNI code 11: retried with backoff until it works; metrics count the failures', async (t) => {
+  const docker = new FakeDocker();
+  docker.add(ID, { 'dockcni.networks': 'front' });
+  const wirer = new FakeWirer(2);
+  const { h, log, metrics } = handlers(docker, wirer);
+  await h.started(ID);
+  t.is(wirer.wired.length, 3);
+  t.deepEqual(docker.calls, []);
+  t.regex(log.text(), /wiring failed .*"attempt":1,"plugin":"bridge","cniCode":11/);
+  t.regex(metrics.render(), /dockcni_operations_total\{operation="add",result="error"\} 2/);
+  t.regex(metrics.render(), /dockcni_operations_total\{operation="add",result="ok"\} 1/);
+});
+
+test('failing for good: the failure policy stops the container after the retries', async (t) => {
+  const docker = new FakeDocker();
+  docker.add(ID, { 'dockcni.networks': 'front' });
+  const wirer = new FakeWirer(99);
+  const { h, log } = handlers(docker, wirer, 'stop', 2);
+  await h.started(ID);
+  t.is(wirer.wired.length, 3);
+  t.deepEqual(docker.calls, [`stop ${ID}`]);
+  t.regex(log.text(), /stopping container without its CNI networking/);
+});
+
+test('a container restarted in the middle of its ADD: the old attempt neither retries nor applies the policy', async (t) => {
+  const docker = new FakeDocker();
+  const info = docker.add(ID, { 'dockcni.networks': 'front' });
+  const wirer = new FakeWirer(99, new Error('netns vanished'), () => { docker.add(ID, info.labels, { pid: info.pid + 1 }); });
+  await handlers(docker, wirer).h.started(ID, info);
+  t.is(wirer.wired.length, 1);
+  t.deepEqual(docker.calls, []);
+});
+
+test('a run app takes its sandbox with it; a forged sandbox label touches nothing', async (t) => {
+  const docker = new FakeDocker();
+  docker.add(SANDBOX, { 'dockcni.networks': 'front', 'dockcni.role': 'sandbox' });
+  const wirer = new FakeWirer();
+  const { h } = handlers(docker, wirer);
+  await h.stopped(ID, { 'dockcni.role': 'app', 'dockcni.sandbox': SANDBOX });
+  t.deepEqual(wirer.unwired, [ID, SANDBOX]);
+  t.deepEqual(docker.calls, [`remove ${SANDBOX}`]);
+  await h.stopped(ID, { 'dockcni.role': 'app', 'dockcni.sandbox': '../../etc' });
+  t.deepEqual(docker.calls, [`remove ${SANDBOX}`]);
+});
+
+test('Docker unreachable: the daemon retries, connects, reconciles, follows events, and stops cleanly', async (t) => {
+  const docker = new FakeDocker();
+  docker.pingFailures = 2;
+  const wirer = new FakeWirer();
+  const log = new MemoryLog();
+  const metrics = new Metrics();
+  let reconciles = 0;
+  const reconciler = {
+    inventory: async () => { reconciles++; return { leftovers: [], host: [], unwired: [], records: [] }; },
+    clean: async () => [],
+    gcNetworks: async () => [],
+  } as unknown as Reconciler;
+  const h = new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: 'stop', retries: 0, retryDelayMs: 1 });
+  const daemon = new Daemon({ docker, handlers: h, reconciler, log, metrics, concurrency: 2 });
+  const running = daemon.run();
+  const until = async (what: () => boolean) => { for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25)); };
+  await until(() => reconciles > 0);
+  t.regex(log.text(), /Docker unavailable; retrying .*ENOENT/);
+  t.true(metrics.healthy);
+  docker.add(ID, { 'dockcni.networks': 'front' });
+  docker.send({ id: ID, action: 'start', labels: { 'dockcni.networks': 'front' } });
+  await until(() => wirer.wired.length > 0);
+  t.is(wirer.wired[0]?.target.containerId, ID);
+  docker.send({ id: ID, action: 'die', labels: {} });
+  await until(() => wirer.unwired.length > 0);
+  t.deepEqual(wirer.unwired, [ID]);
+  await daemon.stop();
+  await running;
+  t.false(metrics.healthy);
+});
