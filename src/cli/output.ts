@@ -64,9 +64,12 @@ export interface Progress {
   fail(): void;
 }
 
-/** An ora spinner on a TTY, nothing otherwise (pipes, CI, --quiet). ora loads only when shown. */
+/**
+ * An ora spinner on a TTY, nothing otherwise (pipes, CI, --quiet). ora loads only when shown. A TTY that
+ * reports no width (e.g. under script(1)) gets none either: ora's line arithmetic never ends there.
+ */
 export async function progress(stream: NodeJS.WriteStream, quiet: boolean): Promise<Progress> {
-  if (quiet || !stream.isTTY || process.env['CI']) return { step: () => undefined, done: () => undefined, fail: () => undefined };
+  if (quiet || !stream.isTTY || !(stream.columns > 0) || process.env['CI']) return { step: () => undefined, done: () => undefined, fail: () => undefined };
   const { default: ora } = await import('ora');
   const spinner = ora({ stream, discardStdin: false });
   return {
