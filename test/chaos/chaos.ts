@@ -119,11 +119,14 @@ export async function runChaos(t: ExecutionContext, o: ChaosOptions): Promise<Ch
       disrupt();
     }
   };
-  await Promise.all(Array.from({ length: o.concurrency }, (_, w) => worker(w)));
-  await disruption;
-  await sh('rm', ['-f', fail, hang]);
-  sampling = false;
-  await sampler;
+  try {
+    await Promise.all(Array.from({ length: o.concurrency }, (_, w) => worker(w)));
+    await disruption;
+  } finally {
+    await sh('rm', ['-f', fail, hang]);
+    sampling = false;
+    await sampler;
+  }
   let violations: string[] = [];
   await waitFor('the invariants to hold', async () => {
     violations = await checkInvariants(d, networks, label);

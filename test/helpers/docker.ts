@@ -60,7 +60,11 @@ export async function startDaemon(t: ExecutionContext, d: Dirs, extra: string[] 
     kill: async () => { child.kill('SIGKILL'); await child; },
   };
   t.teardown(async () => { if (child.exitCode === null && !child.killed) await daemon.stop(); });
-  await waitFor('the daemon to reconcile', async () => output.includes('reconciled') || (child.exitCode !== null && Promise.reject(new Error(`daemon exited: ${output}`))));
+  try {
+    await waitFor('the daemon to reconcile', async () => output.includes('reconciled') || (child.exitCode !== null && Promise.reject(new Error(`daemon exited: ${output}`))), 30_000);
+  } catch (error) {
+    throw new Error(`${(error as Error).message}; its log:\n${output}`, { cause: error });
+  }
   return daemon;
 }
 
