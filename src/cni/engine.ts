@@ -78,7 +78,7 @@ export class CniEngine {
       if (cached === undefined) {
         throw new DockcniError('not-attached', `no cached result for ${list.name}/${rt.containerId}/${rt.ifName}: CHECK needs a prior ADD`);
       }
-      const used = this.cachedList(cached) ?? list;
+      const used = this.cachedList(cached);
       if (!supportsCheck(used.cniVersion)) {
         throw new DockcniError('check-unsupported', `network "${used.name}" is cniVersion ${used.cniVersion}; CHECK needs 0.4.0 or later`);
       }
@@ -97,7 +97,7 @@ export class CniEngine {
     const release = await this.options.locks.attachment(network, rt.containerId, rt.ifName);
     try {
       const cached = await this.cache.read(network, rt.containerId, rt.ifName);
-      const list = (cached && this.cachedList(cached)) ?? current;
+      const list = cached ? this.cachedList(cached) : current;
       if (list === undefined) {
         throw new DockcniError('network-not-found', `cannot DEL ${network}/${rt.containerId}/${rt.ifName}: no cached attachment and no config for network "${network}"`);
       }
@@ -214,7 +214,7 @@ export class CniEngine {
     }
   }
 
-  private cachedList(entry: CacheEntry): NetworkConfigList | undefined {
+  private cachedList(entry: CacheEntry): NetworkConfigList {
     return parseConfList(Buffer.from(entry.config, 'base64'), `<cache of ${entry.networkName}/${entry.containerId}/${entry.ifName}>`);
   }
 }

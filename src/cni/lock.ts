@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { DockcniError } from '../errors.js';
-import { readdirOrEmpty, removeIfExists } from '../fs-atomic.js';
+import { readdirOrEmpty, readTextIfExists, removeIfExists } from '../fs-atomic.js';
 
 export type Release = () => Promise<void>;
 
@@ -39,7 +39,7 @@ function ownerAlive(owner: string): boolean {
 
 /** The live pid holding a lock file, or undefined when it is free or its holder is dead. */
 export async function lockHolder(file: string): Promise<number | undefined> {
-  const owner = await readFile(file, 'utf8').catch(() => '');
+  const owner = (await readTextIfExists(file)) ?? '';
   return owner !== '' && ownerAlive(owner) ? Number(owner.split(' ')[0]) : undefined;
 }
 
@@ -89,7 +89,7 @@ export class FileLocks implements Locks {
     const deadline = Date.now() + this.waitMs;
     for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
       if (await this.tryCreate(file)) return () => this.releaseFile(file);
-      const holder = await readFile(file, 'utf8').catch(() => '');
+      const holder = (await readTextIfExists(file)) ?? '';
       if (holder !== '' && !ownerAlive(holder)) await this.steal(file, holder);
       else if (Date.now() > deadline) throw this.timeout(name, holder);
       else await sleep(delay);
@@ -145,14 +145,14 @@ export class FileLocks implements Locks {
     if (guardAge !== undefined && guardAge > 5000) await removeIfExists(guard);
     if (!(await this.tryCreate(guard))) return;
     try {
-      if ((await readFile(file, 'utf8').catch(() => '')) === deadOwner) await unlink(file);
+      if ((await readTextIfExists(file)) === deadOwner) await unlink(file);
     } finally {
       await removeIfExists(guard);
     }
   }
 
   private async releaseFile(file: string): Promise<void> {
-    const holder = await readFile(file, 'utf8').catch(() => '');
+    const holder = await readTextIfExists(file);
     if (holder === this.owner) await removeIfExists(file);
   }
 

@@ -1,7 +1,7 @@
 import { describeError } from '../errors.js';
 import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { CniPluginError } from '../cni/plugin-error.js';
-import { parseLabels, podName, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions } from '../wiring/labels.js';
+import { parseLabels, podName, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions, type WireRequest } from '../wiring/labels.js';
 import type { Wirer } from '../wiring/wirer.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -31,7 +31,7 @@ export class ContainerHandlers {
   async started(id: string, known?: ContainerInfo): Promise<void> {
     const container = known ?? await this.o.docker.inspect(id);
     if (!container?.running) return;
-    let request;
+    let request: WireRequest | undefined;
     try {
       request = parseLabels(container.labels, this.o.labels);
     } catch (error) {

@@ -12,7 +12,7 @@ import { validateConfDir } from '../cni/validate.js';
 import type { CniEngine } from '../cni/engine.js';
 import { describeLeftover, type Reconciler } from '../daemon/reconciler.js';
 import type { DockerClient } from '../docker/docker-client.js';
-import { describeError } from '../errors.js';
+import { describeError, PluginNotFoundError } from '../errors.js';
 import { locksDir, type Paths } from '../paths.js';
 import { NETWORKS_LABEL, parseLabels, type PortMapping } from '../wiring/labels.js';
 import { describeHostLeftover } from './host-leftovers.js';
@@ -68,7 +68,12 @@ async function configChecks(ctx: DoctorDeps, networks: readonly NetworkConfigLis
   }
   if (listing.networks.length > 0 && findings.length === 0) results.push(ok('network config', 'every network valid, every plugin found and speaking its version'));
   const missing: string[] = [];
-  for (const p of DEFAULT_NETWORK_JSON.plugins) await findPlugin(p.type, ctx.paths.cniPath).catch(() => missing.push(p.type));
+  for (const p of DEFAULT_NETWORK_JSON.plugins) {
+    await findPlugin(p.type, ctx.paths.cniPath).catch((error: unknown) => {
+      if (!(error instanceof PluginNotFoundError)) throw error;
+      missing.push(p.type);
+    });
+  }
   results.push(missing.length === 0 ? ok('default network', `plugins ${DEFAULT_NETWORK_JSON.plugins.map((p) => p.type).join(', ')} found`)
     : fail('default network', `missing plugin(s) ${missing.join(', ')} in ${ctx.paths.cniPath.join(':')}`, 'apt-get install containernetworking-plugins, or set --cni-path'));
   const dhcp = networks.filter((n) => n.plugins.some((p) => (p['ipam'] as { type?: string } | undefined)?.type === 'dhcp'));

@@ -4,7 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { parseCniArgs } from '../../cni/args.js';
 import { loadConfDir, pickNetwork } from '../../cni/conf-dir.js';
 import type { RuntimeConf } from '../../cni/types.js';
-import { InvalidInputError } from '../../errors.js';
+import { InvalidInputError, NetworkNotFoundError } from '../../errors.js';
 import { engineFrom, pathsFrom, withCniFlags, type CniFlags } from '../common.js';
 
 interface CniCommandArgs extends CniFlags {
@@ -93,7 +93,11 @@ const del: CommandModule<object, CniCommandArgs> = {
   describe: 'DEL an attachment (with the config cached at ADD time when there is one)',
   builder: (y) => attachmentOptions(y) as unknown as Argv<CniCommandArgs>,
   handler: async (argv) => {
-    const current = await network(argv).catch(() => undefined);
+    // A network no longer configured is still DELeted from its cached config.
+    const current = await network(argv).catch((error: unknown) => {
+      if (error instanceof NetworkNotFoundError) return undefined;
+      throw error;
+    });
     await engineFrom(argv).del(argv.network, runtimeConf(argv), current);
   },
 };
