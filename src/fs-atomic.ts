@@ -56,3 +56,15 @@ export async function readTextIfExists(file: string): Promise<string | undefined
     throw error;
   }
 }
+
+/** Temp files of atomic writes whose writer died (SIGKILL between write and rename). */
+export async function staleTempFiles(dir: string): Promise<string[]> {
+  const stale: string[] = [];
+  for (const name of await readdirOrEmpty(dir)) {
+    const pid = /\.tmp-(\d+)-[0-9a-f]+$/.exec(name)?.[1];
+    if (pid === undefined) continue;
+    const alive = await readTextIfExists(`/proc/${pid}/stat`).then((t) => t !== undefined, () => true);
+    if (!alive) stale.push(path.join(dir, name));
+  }
+  return stale;
+}

@@ -80,13 +80,14 @@ export class Daemon {
   async reconcile(): Promise<void> {
     const inventory = await this.o.reconciler.inventory();
     // Through the per-container queue, so a stale attachment is removed before its container is re-wired.
-    for (const item of inventory.leftovers) {
-      void this.queue.push(item.containerId, async () => {
+    // Only these tasks are awaited: events keep arriving meanwhile, and the queue may never be empty.
+    const tasks = [
+      ...inventory.leftovers.map((item) => this.queue.push(item.containerId, async () => {
         for (const error of await this.o.reconciler.clean([item])) this.o.log.log('error', 'cleanup failed', { error: error.message });
-      });
-    }
-    for (const c of inventory.unwired) void this.queue.push(c.id, () => this.o.handlers.started(c.id, c));
-    await this.queue.drain();
+      })),
+      ...inventory.unwired.map((c) => this.queue.push(c.id, () => this.o.handlers.started(c.id, c))),
+    ];
+    await Promise.all(tasks);
     for (const error of await this.o.reconciler.gcNetworks(await this.o.reconciler.inventory().then((i) => i.records))) {
       this.o.log.log('error', 'CNI GC failed', { error: describeError(error) });
     }

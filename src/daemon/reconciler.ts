@@ -7,6 +7,7 @@ import type { CacheEntry } from '../cni/result-cache.js';
 import { supportsGc } from '../cni/version.js';
 import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { describeError } from '../errors.js';
+import { removeIfExists, staleTempFiles } from '../fs-atomic.js';
 import { sameIncarnation, type AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { NETWORKS_LABEL, ROLE_LABEL, SANDBOX_LABEL } from '../wiring/labels.js';
@@ -18,7 +19,8 @@ export type Leftover =
   | { readonly kind: 'attachment'; readonly containerId: string; readonly name: string; readonly why: string; readonly networks: readonly string[] }
   | { readonly kind: 'sandbox'; readonly containerId: string; readonly name: string; readonly why: string }
   | { readonly kind: 'pin'; readonly containerId: string; readonly path: string }
-  | { readonly kind: 'cache'; readonly containerId: string; readonly network: string; readonly ifName: string; readonly path: string };
+  | { readonly kind: 'cache'; readonly containerId: string; readonly network: string; readonly ifName: string; readonly path: string }
+  | { readonly kind: 'temp'; readonly containerId: string; readonly path: string };
 
 /** One line for humans: what it is and why it is a leftover. */
 export function describeLeftover(item: Leftover): string {
@@ -27,6 +29,7 @@ export function describeLeftover(item: Leftover): string {
     case 'sandbox': return `run sandbox ${item.name} (${item.containerId.slice(0, 12)}): ${item.why}`;
     case 'pin': return `pinned netns ${item.path} with no attachment`;
     case 'cache': return `cached result ${item.path} with no attachment`;
+    case 'temp': return `half-written file ${item.path} of a writer that died`;
   }
 }
 
@@ -95,6 +98,9 @@ export class Reconciler {
         leftovers.push({ kind: 'cache', containerId: entry.containerId, network: entry.networkName, ifName: entry.ifName, path: this.o.engine.cache.pathFor(entry.networkName, entry.containerId, entry.ifName) });
       }
     }
+    for (const file of [...await staleTempFiles(this.o.engine.cache.resultsDir), ...await staleTempFiles(this.o.store.dir)]) {
+      leftovers.push({ kind: 'temp', containerId: path.basename(file), path: file });
+    }
     const unwired = [...containers.values()].filter((c) => c.running && c.labels[NETWORKS_LABEL] !== undefined && !records.some(
       (r) => r.containerId === c.id && sameIncarnation(r, c.pid, c.startedAt) && r.networks.every((n) => n.state === 'wired')));
     const known = new Set([...cache.map((e) => e.containerId), ...records.map((r) => r.containerId)]);
@@ -128,6 +134,7 @@ export class Reconciler {
           await this.o.wirer.unwire(item.containerId);
           await this.o.docker.remove(item.containerId);
         } else if (item.kind === 'pin') await this.o.wirer.unwire(item.containerId);
+        else if (item.kind === 'temp') await removeIfExists(item.path);
         else {
           const entry = await this.o.engine.cache.read(item.network, item.containerId, item.ifName);
           if (entry) await this.o.engine.del(item.network, runtimeConfFromCache(entry));

@@ -1,4 +1,5 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { readTextIfExists } from '../fs-atomic.js';
 import type { CniDns } from '../cni/types.js';
 
 const MARK = '# dockcni';
@@ -9,7 +10,9 @@ const MARK = '# dockcni';
  */
 export async function writeHosts(hostsPath: string, names: readonly string[], addresses: readonly string[]): Promise<void> {
   if (hostsPath === '' || addresses.length === 0) return;
-  const current = await readFile(hostsPath, 'utf8');
+  // A container removed while it was being wired has no hosts file left, and nothing to write.
+  const current = await readTextIfExists(hostsPath);
+  if (current === undefined) return;
   const kept = current.split('\n').filter((line) => !line.endsWith(MARK) && line !== '');
   const unique = [...new Set(names.filter((n) => n !== ''))].join(' ');
   const added = addresses.map((a) => `${a}\t${unique}\t${MARK}`);
@@ -17,7 +20,7 @@ export async function writeHosts(hostsPath: string, names: readonly string[], ad
 }
 
 export async function writeResolvConf(resolvPath: string, dns: CniDns): Promise<void> {
-  if (resolvPath === '' || (dns.nameservers ?? []).length === 0) return;
+  if (resolvPath === '' || (dns.nameservers ?? []).length === 0 || (await readTextIfExists(resolvPath)) === undefined) return;
   const lines = [`${MARK}: from the CNI result`, ...(dns.nameservers ?? []).map((n) => `nameserver ${n}`)];
   const search = [...(dns.domain ? [dns.domain] : []), ...(dns.search ?? [])];
   if (search.length > 0) lines.push(`search ${search.join(' ')}`);

@@ -133,11 +133,17 @@ export class Wirer {
   private async teardown(record: AttachmentRecord, keepFailed = false): Promise<void> {
     if (record.netns !== '') {
       const listing = await loadConfDir(this.options.confDir);
+      // A pin no longer mounted (dockcni stopped between unpinning and forgetting) is an ordinary file,
+      // which plugins refuse as a netns: DEL then runs as for a netns that is gone.
+      const pinned = await this.options.pins.isPinned(record.containerId);
       for (const attachment of [...record.networks].reverse()) {
         const current = configuredNetwork(listing, attachment.network);
         try {
-          await this.options.engine.del(attachment.network, this.rt(record, attachment), current);
+          await this.options.engine.del(attachment.network, { ...this.rt(record, attachment), netns: pinned ? record.netns : '' }, current);
           if (attachment.state !== 'failed') attachment.state = 'deleting';
+          // Released: the record must not claim these addresses while IPAM hands them out again.
+          attachment.addresses = [];
+          await this.options.store.write(record);
         } catch (error) {
           attachment.state = 'deleting';
           attachment.error = `DEL failed: ${describeError(error)}`;
