@@ -78,7 +78,8 @@ export class Reconciler {
     const leftovers: Leftover[] = [];
     for (const record of records) {
       const why = whyStale(record, containers.get(record.containerId));
-      if (why && (record.netns !== '' || record.networks.some((n) => n.state !== 'failed'))) {
+      // Also a record kept only to say why its wiring failed: its container is gone, so is the reason.
+      if (why) {
         leftovers.push({ kind: 'attachment', containerId: record.containerId, name: record.name, why, networks: record.networks.map((n) => n.network) });
       }
     }

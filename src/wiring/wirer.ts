@@ -138,10 +138,14 @@ export class Wirer {
       const pinned = await this.options.pins.isPinned(record.containerId);
       for (const attachment of [...record.networks].reverse()) {
         const current = configuredNetwork(listing, attachment.network);
+        // Marked before the DEL: once IPAM may hand the addresses out again, this record no longer
+        // claims them, even if dockcni dies right after the DEL.
+        if (attachment.state !== 'failed') {
+          attachment.state = 'deleting';
+          await this.options.store.write(record);
+        }
         try {
           await this.options.engine.del(attachment.network, { ...this.rt(record, attachment), netns: pinned ? record.netns : '' }, current);
-          if (attachment.state !== 'failed') attachment.state = 'deleting';
-          // Released: the record must not claim these addresses while IPAM hands them out again.
           attachment.addresses = [];
           await this.options.store.write(record);
         } catch (error) {

@@ -15,12 +15,15 @@ async function records(d: Dirs): Promise<Record_[]> {
   return all.filter((r): r is Record_ => r !== undefined);
 }
 
-/** Addresses that two records hold at once: must never happen, at any moment. */
+/**
+ * Addresses that two records hold at once: must never happen, at any moment. A network being deleted
+ * (or failed) holds nothing: its DEL may already have released the address.
+ */
 export async function duplicateAddresses(d: Dirs): Promise<string[]> {
   const seen = new Map<string, string>();
   const dups: string[] = [];
   for (const r of await records(d)) {
-    for (const n of r.networks) {
+    for (const n of r.networks.filter((x) => x.state === 'wired' || x.state === 'adding')) {
       for (const a of n.addresses) {
         const key = `${n.network}/${a}`;
         if (seen.has(key)) dups.push(`${key} held by ${seen.get(key)?.slice(0, 12)} and ${r.containerId.slice(0, 12)}`);
