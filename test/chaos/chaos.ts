@@ -45,6 +45,11 @@ export async function runChaos(t: ExecutionContext, o: ChaosOptions): Promise<Ch
   const b = await bridgeNetwork(t, d.confDir, d.root, 91, []);
   const networks: TestNetwork[] = [a, b];
   const label = `chaos.run=${uid("")}`;
+  // Containers whose rm Docker refused while it restarted, or whose run it cut off, go at teardown.
+  t.teardown(async () => {
+    const left = (await sh('docker', ['ps', '-aq', '--filter', `label=${label}`], { reject: false })).stdout.split('\n').filter(Boolean);
+    if (left.length > 0) await sh('docker', ['rm', '-f', ...left], { reject: false });
+  });
   const flags = ['--timeout', '2', '--retries', '2', '--on-failure', 'ignore', '--concurrency', '8'];
   let daemon: RunningDaemon = await startDaemon(t, d, flags);
   // Residents live through everything (daemon kills, a dockerd restart) and must end up wired once.
