@@ -90,7 +90,9 @@ export class FileLocks implements Locks {
     for (let delay = 2; ; delay = Math.min(delay * 2, 100)) {
       if (await this.tryCreate(file)) return () => this.releaseFile(file);
       const holder = (await readTextIfExists(file)) ?? '';
-      if (holder !== '' && !ownerAlive(holder)) await this.steal(file, holder);
+      // An empty lock file is one whose creator died before writing its name: stale once it is not new.
+      const orphan = holder === '' && Date.now() - ((await stat(file).catch(() => undefined))?.mtimeMs ?? Date.now()) > 2000;
+      if ((holder !== '' && !ownerAlive(holder)) || orphan) await this.steal(file, holder);
       else if (Date.now() > deadline) throw this.timeout(name, holder);
       else await sleep(delay);
     }
