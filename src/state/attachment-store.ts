@@ -1,8 +1,7 @@
 import path from 'node:path';
 import { readdirOrEmpty, readTextIfExists, removeIfExists, writeFileAtomic } from '../fs-atomic.js';
-import type { AttachmentRecord } from './attachment.js';
+import { CONTAINER_ID, type AttachmentRecord } from './attachment.js';
 
-const ID = /^[0-9a-f]{12,64}$/;
 
 /** Owns `<stateDir>/attachments/<container-id>.json`; callers hold the container's lock. */
 export class AttachmentStore {
@@ -13,7 +12,7 @@ export class AttachmentStore {
   }
 
   private file(containerId: string): string {
-    if (!ID.test(containerId)) throw new Error(`invalid container id ${JSON.stringify(containerId)}`);
+    if (!CONTAINER_ID.test(containerId)) throw new Error(`invalid container id ${JSON.stringify(containerId)}`);
     return path.join(this.dir, `${containerId}.json`);
   }
 
@@ -32,7 +31,7 @@ export class AttachmentStore {
   }
 
   async list(): Promise<AttachmentRecord[]> {
-    const ids = (await readdirOrEmpty(this.dir)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter((id) => ID.test(id));
+    const ids = (await readdirOrEmpty(this.dir)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter((id) => CONTAINER_ID.test(id));
     const records = await Promise.all(ids.map((id) => this.read(id)));
     return records.filter((r): r is AttachmentRecord => r !== undefined);
   }

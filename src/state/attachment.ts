@@ -1,5 +1,8 @@
 /** An attachment record: what dockcni did to one container, written before the first ADD. */
 
+/** A Docker container id (short or full): the only form that may become a file or pin name. */
+export const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
+
 export type NetworkState = 'adding' | 'wired' | 'failed' | 'deleting';
 export type Origin = 'daemon' | 'run' | 'attach';
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { DockcniError } from '../errors.js';
 import { readdirOrEmpty, removeIfExists } from '../fs-atomic.js';
+import { CONTAINER_ID } from '../state/attachment.js';
 
 /**
  * A container's netns kept alive, under dockcni's name, from before ADD until after DEL. DEL against a
@@ -20,7 +21,6 @@ export interface NetnsPins {
   list(): Promise<string[]>;
 }
 
-const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
 
 /** Pins as `ip netns` does: a bind mount of /proc/<pid>/ns/net onto a file, via mount(8), no shell. */
 export class BindMountPins implements NetnsPins {
