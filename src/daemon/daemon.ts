@@ -1,5 +1,6 @@
 import type { DockerClient, DockerEvent, EventSubscription } from '../docker/docker-client.js';
 import { describeError } from '../errors.js';
+import type { AttachmentStore } from '../state/attachment-store.js';
 import { NETWORKS_LABEL } from '../wiring/labels.js';
 import type { ContainerHandlers } from './handlers.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -9,6 +10,8 @@ import type { Reconciler } from './reconciler.js';
 
 export interface DaemonOptions {
   readonly docker: DockerClient;
+  /** The records as they stand after reconcile's own cleanup: what spec GC must keep. */
+  readonly store: Pick<AttachmentStore, 'list'>;
   readonly handlers: ContainerHandlers;
   readonly reconciler: Reconciler;
   readonly log: Logger;
@@ -88,7 +91,7 @@ export class Daemon {
       ...inventory.unwired.map((c) => this.queue.push(c.id, () => this.o.handlers.started(c.id, c))),
     ];
     await Promise.all(tasks);
-    for (const error of await this.o.reconciler.gcNetworks(await this.o.reconciler.inventory().then((i) => i.records))) {
+    for (const error of await this.o.reconciler.gcNetworks(await this.o.store.list())) {
       this.o.log.log('error', 'CNI GC failed', { error: describeError(error) });
     }
     this.o.log.log('info', 'reconciled', { wired: inventory.unwired.length, cleaned: inventory.leftovers.length });

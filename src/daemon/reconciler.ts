@@ -8,7 +8,7 @@ import { supportsGc } from '../cni/version.js';
 import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { describeError } from '../errors.js';
 import { removeIfExists, staleTempFiles } from '../fs-atomic.js';
-import { sameIncarnation, type AttachmentRecord } from '../state/attachment.js';
+import { fullyWired, sameIncarnation, type AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { NETWORKS_LABEL, ROLE_LABEL, SANDBOX_LABEL } from '../wiring/labels.js';
 import type { NetnsPins } from '../wiring/netns-pins.js';
@@ -46,8 +46,6 @@ export interface ReconcilerOptions {
 
 export interface Inventory {
   readonly leftovers: readonly Leftover[];
-  /** Reservations and iptables chains of containers no runtime knows. */
-  readonly host: readonly HostLeftover[];
   /** Running labelled containers whose current incarnation is not wired. */
   readonly unwired: readonly ContainerInfo[];
   readonly records: readonly AttachmentRecord[];
@@ -103,13 +101,20 @@ export class Reconciler {
       leftovers.push({ kind: 'temp', containerId: path.basename(file), path: file });
     }
     const unwired = [...containers.values()].filter((c) => c.running && c.labels[NETWORKS_LABEL] !== undefined && !records.some(
-      (r) => r.containerId === c.id && sameIncarnation(r, c.pid, c.startedAt) && r.networks.every((n) => n.state === 'wired')));
+      (r) => r.containerId === c.id && sameIncarnation(r, c.pid, c.startedAt) && fullyWired(r)));
+    return { leftovers, unwired, records };
+  }
+
+  /**
+   * Reservations and iptables chains of containers no runtime knows: for `gc` and `doctor` only (it scans
+   * iptables and every network's reservations, which the daemon's reconcile has no use for).
+   */
+  async hostLeftovers(): Promise<HostLeftover[]> {
+    const [cache, records, listing] = await Promise.all([this.o.engine.cache.list(), this.o.store.list(), loadConfDir(this.o.confDir)]);
     const known = new Set([...cache.map((e) => e.containerId), ...records.map((r) => r.containerId)]);
     const isKnown = async (id: string) => known.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.o.docker.inspect(id))?.running === true);
-    const listing = await loadConfDir(this.o.confDir);
     const networks = listing.networks.some((n) => n.name === DEFAULT_NETWORK_NAME) ? listing.networks : [...listing.networks, defaultNetwork()];
-    const host = await findHostLeftovers(networks, isKnown);
-    return { leftovers, host, unwired, records };
+    return findHostLeftovers(networks, isKnown);
   }
 
   /** Removes host leftovers; returns the errors. */

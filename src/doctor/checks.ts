@@ -173,8 +173,8 @@ async function portChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
 }
 
 async function leftoverChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
-  const inventory = await ctx.reconciler.inventory();
-  const lines = [...inventory.leftovers.map(describeLeftover), ...inventory.host.map(describeHostLeftover)];
+  const [inventory, host] = await Promise.all([ctx.reconciler.inventory(), ctx.reconciler.hostLeftovers()]);
+  const lines = [...inventory.leftovers.map(describeLeftover), ...host.map(describeHostLeftover)];
   return lines.length === 0 ? [ok('leftovers', 'no reservation, cache entry, pin, sandbox or chain without a live container')]
     : lines.map((line) => fail('leftovers', line, 'dockcni gc (see first: dockcni gc --dry-run)'));
 }

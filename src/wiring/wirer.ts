@@ -55,8 +55,8 @@ export class Wirer {
     try {
       const existing = await this.options.store.read(target.containerId);
       if (existing && sameIncarnation(existing, target.pid, target.startedAt) && fullyWired(existing)) return existing;
-      if (existing) await this.teardown(existing);
       const listing = await loadConfDir(this.options.confDir);
+      if (existing) await this.teardown(existing, listing);
       let lists: NetworkConfigList[];
       try {
         lists = request.networks.map((n) => pickNetwork(listing, n.network));
@@ -94,7 +94,7 @@ export class Wirer {
           await this.options.store.write(record);
           const failure = new WireError(target.name, attachment.network, error);
           try {
-            await this.teardown(record, true);
+            await this.teardown(record, listing, true);
           } catch (cleanup) {
             // The ADD failure is the one to report; the failed cleanup travels with it.
             failure.rollbackErrors = [...failure.rollbackErrors, cleanup as Error];
@@ -119,7 +119,7 @@ export class Wirer {
         return false;
       }
       const hadWork = record.netns !== '';
-      await this.teardown(record);
+      await this.teardown(record, await loadConfDir(this.options.confDir));
       return hadWork;
     } finally {
       await release();
@@ -130,9 +130,8 @@ export class Wirer {
    * With keepFailed, the record stays with its failed state (no netns) so `ls` can say why. A DEL that
    * fails leaves the pin and the record in `deleting`, so a later unwire or gc can finish the job.
    */
-  private async teardown(record: AttachmentRecord, keepFailed = false): Promise<void> {
+  private async teardown(record: AttachmentRecord, listing: ConfDirListing, keepFailed = false): Promise<void> {
     if (record.netns !== '') {
-      const listing = await loadConfDir(this.options.confDir);
       // A pin no longer mounted (dockcni stopped between unpinning and forgetting) is an ordinary file,
       // which plugins refuse as a netns: DEL then runs as for a netns that is gone.
       const pinned = await this.options.pins.isPinned(record.containerId);

@@ -41,7 +41,7 @@ export const daemonCommand: CommandModule<object, Args> = {
       docker: ctx.docker, wirer: ctx.wirer, log, metrics, onFailure: argv.onFailure, retries: argv.retries, retryDelayMs: 1000,
       labels: { allowNetworks: argv.allowNetworks ? new Set(argv.allowNetworks.split(',').map((n) => n.trim())) : undefined },
     });
-    const daemon = new Daemon({ docker: ctx.docker, handlers, reconciler: ctx.reconciler, log, metrics, concurrency: argv.concurrency });
+    const daemon = new Daemon({ docker: ctx.docker, store: ctx.store, handlers, reconciler: ctx.reconciler, log, metrics, concurrency: argv.concurrency });
     const shutdown = (signal: string) => {
       log.log('info', `${signal}: finishing in-flight operations; containers keep their networking`);
       void daemon.stop();

@@ -66,7 +66,8 @@ export const gcCommand: CommandModule<object, GcArgs> = {
     const inventory = await ctx.reconciler.inventory();
     // Container leftovers first: their DEL releases reservations and chains the plugins' own way.
     const errors = argv.dryRun ? [] : [...(await ctx.reconciler.clean(inventory.leftovers)), ...(await ctx.reconciler.gcNetworks(inventory.records))];
-    const host = argv.dryRun ? inventory.host : (await ctx.reconciler.inventory()).host;
+    // After the container leftovers are gone, so that only what their DELs did not release remains.
+    const host = await ctx.reconciler.hostLeftovers();
     if (!argv.dryRun) errors.push(...(await ctx.reconciler.cleanHost(host)));
     const lines = [...inventory.leftovers.map(describeLeftover), ...host.map(describeHostLeftover)];
     if (argv.output === 'json') {

@@ -120,12 +120,12 @@ test('Docker unreachable: the daemon retries, connects, reconciles, follows even
   const metrics = new Metrics();
   let reconciles = 0;
   const reconciler = {
-    inventory: async () => { reconciles++; return { leftovers: [], host: [], unwired: [], records: [] }; },
+    inventory: async () => { reconciles++; return { leftovers: [], unwired: [], records: [] }; },
     clean: async () => [],
     gcNetworks: async () => [],
   } as unknown as Reconciler;
   const h = new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: 'stop', retries: 0, retryDelayMs: 1 });
-  const daemon = new Daemon({ docker, handlers: h, reconciler, log, metrics, concurrency: 2 });
+  const daemon = new Daemon({ docker, store: { list: async () => [] }, handlers: h, reconciler, log, metrics, concurrency: 2 });
   const running = daemon.run();
   const until = async (what: () => boolean) => { for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25)); };
   await until(() => reconciles > 0);
