@@ -37,8 +37,9 @@ export class NetworkNotFoundError extends DockcniError {
   /** `brokenFiles`: "file: reason" of each file that could not be loaded; it may have held the network. */
   constructor(readonly network: string, readonly dir: string, readonly brokenFiles: readonly string[] = []) {
     const broken = brokenFiles.length > 0 ? `; ${brokenFiles.length} file(s) there could not be loaded: ${brokenFiles.join('; ')}` : '';
+    const add = `add a .conflist with "name": "${network}" to ${dir}, or pick one listed by \`dockcni networks ls\``;
     super('network-not-found', `no network named "${network}" in ${dir}${broken}`, {
-      fix: `add a .conflist with "name": "${network}" to ${dir}, or pick one listed by \`dockcni networks ls\``,
+      fix: brokenFiles.length > 0 ? `if one of those files is meant to define it, correct it (\`dockcni networks validate\`); otherwise ${add}` : add,
     });
   }
 }
@@ -81,4 +82,14 @@ export function describeError(error: unknown): string {
     }
   }
   return parts.join(': ');
+}
+
+/** The fix of the error or of the first cause that has one. */
+export function fixOf(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    if (current instanceof DockcniError && current.fix !== undefined) return current.fix;
+    current = current.cause;
+  }
+  return undefined;
 }

@@ -1,7 +1,7 @@
 import type { Writable } from 'node:stream';
 import { CniPluginError } from '../cni/plugin-error.js';
 import type { TraceRecord, TraceSink } from '../cni/invoke.js';
-import { DockcniError } from '../errors.js';
+import { DockcniError, fixOf } from '../errors.js';
 
 /** The CLI's terminal side: trace blocks, error reports, tables and the TTY-only spinner. */
 
@@ -44,10 +44,10 @@ export function formatError(error: unknown): string {
   }
   if (error instanceof DockcniError) {
     for (const r of error.rollbackErrors) lines.push(`  cleanup after the failure also failed: ${r.message}`);
-    if (error.fix) lines.push(`  fix: ${error.fix}`);
-  } else if (error.cause instanceof Error) {
-    lines.push(`  cause: ${error.cause.message}`);
   }
+  const fix = fixOf(error);
+  if (fix !== undefined) lines.push(`  fix: ${fix}`);
+  else if (!(error instanceof DockcniError) && error.cause instanceof Error) lines.push(`  cause: ${error.cause.message}`);
   return lines.join('\n');
 }
 

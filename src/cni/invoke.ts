@@ -41,10 +41,10 @@ function firstLine(text: string): string {
 }
 
 /** libcni RawExec.pluginErr, plus the ways a process can die that libcni leaves to Go's exec. */
-function failure(request: InvokeRequest, outcome: PluginExecOutcome): CniPluginError | undefined {
+function failure(request: InvokeRequest, outcome: PluginExecOutcome, timeoutMs: number): CniPluginError | undefined {
   const base = { plugin: request.plugin, command: request.command, stderr: outcome.stderr, exitCode: outcome.exitCode, signal: outcome.signal };
   if (outcome.spawnError) return new CniPluginError({ ...base, kind: 'spawn', msg: `cannot start: ${outcome.spawnError.message}`, cause: outcome.spawnError });
-  if (outcome.timedOut) return new CniPluginError({ ...base, kind: 'timeout', msg: 'timed out and was killed' });
+  if (outcome.timedOut) return new CniPluginError({ ...base, kind: 'timeout', msg: `did not finish within ${timeoutMs / 1000} s and was killed` });
   if (outcome.outputTooLarge) return new CniPluginError({ ...base, kind: 'output-too-large', msg: 'printed more output than any result needs; cut off and killed' });
   if (outcome.signal !== undefined) return new CniPluginError({ ...base, kind: 'signal', msg: `killed by ${outcome.signal}${outcome.stderr ? `: ${firstLine(outcome.stderr)}` : ''}` });
   if (outcome.exitCode === 0) return undefined;
@@ -79,7 +79,7 @@ export async function invokePlugin(ctx: InvokeContext, request: InvokeRequest): 
     plugin: request.plugin, file, command: request.command, env, stdin: request.stdin,
     stdout: outcome.stdout, stderr: outcome.stderr, exitCode: outcome.exitCode, signal: outcome.signal, durationMs: outcome.durationMs,
   });
-  const error = failure(request, outcome);
+  const error = failure(request, outcome, ctx.timeoutMs);
   if (error) throw error;
   return outcome.stdout;
 }

@@ -43,10 +43,12 @@ export async function lockHolder(file: string): Promise<number | undefined> {
   return owner !== '' && ownerAlive(owner) ? Number(owner.split(' ')[0]) : undefined;
 }
 
+/** Per process, not per FileLocks: two instances in one process must never name the same holder file. */
+let sharedSeq = 0;
+
 /** Lock files with their owner inside; a lock whose owner process is gone is taken over at once. */
 export class FileLocks implements Locks {
   private readonly owner: string;
-  private counter = 0;
 
   constructor(readonly dir: string, private readonly waitMs = 5 * 60_000) {
     this.owner = processIdentity(process.pid) ?? `${process.pid} 0`;
@@ -103,7 +105,7 @@ export class FileLocks implements Locks {
     try {
       const holders = path.join(this.dir, `net-${network}.shared`);
       await mkdir(holders, { recursive: true, mode: 0o700 });
-      const file = path.join(holders, `${this.owner.replace(' ', '_')}_${this.counter++}`);
+      const file = path.join(holders, `${this.owner.replace(' ', '_')}_${sharedSeq++}`);
       const handle = await open(file, 'wx', 0o600);
       await handle.close();
       return async () => {

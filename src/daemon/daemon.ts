@@ -1,5 +1,5 @@
 import type { DockerClient, DockerEvent, EventSubscription } from '../docker/docker-client.js';
-import { describeError } from '../errors.js';
+import { describeError, fixOf } from '../errors.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { NETWORKS_LABEL } from '../wiring/labels.js';
 import type { ContainerHandlers } from './handlers.js';
@@ -52,7 +52,7 @@ export class Daemon {
         await this.subscription.ended;
         if (!this.stopping) this.o.log.log('warn', 'Docker event stream ended; reconnecting');
       } catch (error) {
-        if (!this.stopping) this.o.log.log('error', 'Docker unavailable; retrying', { error: describeError(error), retryInMs: delay });
+        if (!this.stopping) this.o.log.log('error', 'Docker unavailable; retrying', { error: describeError(error), fix: fixOf(error), retryInMs: delay });
       }
       this.o.metrics.healthy = false;
       if (!this.stopping) await new Promise<void>((resolve) => { this.wake = resolve; void sleep(delay).then(() => resolve()); });

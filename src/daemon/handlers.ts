@@ -1,4 +1,4 @@
-import { describeError } from '../errors.js';
+import { describeError, fixOf } from '../errors.js';
 import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { CniPluginError } from '../cni/plugin-error.js';
 import { parseLabels, podName, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions, type WireRequest } from '../wiring/labels.js';
@@ -30,12 +30,16 @@ export class ContainerHandlers {
   /** start: parse its labels, wire every network; on failure retry, then apply the failure policy. */
   async started(id: string, known?: ContainerInfo): Promise<void> {
     const container = known ?? await this.o.docker.inspect(id);
-    if (!container?.running) return;
+    if (!container?.running) {
+      // Gone or exited between its start event and now: its die/destroy event does the cleanup.
+      this.o.log.log('debug', 'not running any more; nothing to wire', { id: short(id) });
+      return;
+    }
     let request: WireRequest | undefined;
     try {
       request = parseLabels(container.labels, this.o.labels);
     } catch (error) {
-      this.o.log.log('error', 'bad dockcni labels', { container: container.name, id: short(id), error: describeError(error) });
+      this.o.log.log('error', 'bad dockcni labels', { container: container.name, id: short(id), error: describeError(error), fix: fixOf(error) });
       await this.applyPolicy(container);
       return;
     }
@@ -54,7 +58,7 @@ export class ContainerHandlers {
         this.o.metrics.observe('add', false, (performance.now() - started) / 1000);
         const plugin = firstPluginError(error);
         this.o.log.log('error', 'wiring failed', {
-          container: container.name, id: short(id), attempt: attempt + 1, plugin: plugin?.plugin, cniCode: plugin?.cniCode, error: describeError(error),
+          container: container.name, id: short(id), attempt: attempt + 1, plugin: plugin?.plugin, cniCode: plugin?.cniCode, error: describeError(error), fix: fixOf(error),
         });
         const now = await this.o.docker.inspect(id);
         if (!now?.running || now.pid !== container.pid) return;

@@ -29,8 +29,10 @@ function toInfo(c: Inspect): ContainerInfo {
 }
 
 /** Where Docker is: --docker-host, else DOCKER_HOST, else the default socket. */
+const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
+
 export function dockerOptions(host: string | undefined): Docker.DockerOptions {
-  const target = host ?? process.env['DOCKER_HOST'] ?? 'unix:///var/run/docker.sock';
+  const target = host ?? process.env['DOCKER_HOST'] ?? DEFAULT_DOCKER_HOST;
   if (target.startsWith('unix://')) return { socketPath: target.slice('unix://'.length) };
   if (target.startsWith('/')) return { socketPath: target };
   const url = new URL(target.replace(/^tcp:/, 'http:'));
@@ -40,8 +42,11 @@ export function dockerOptions(host: string | undefined): Docker.DockerOptions {
 export class DockerodeClient implements DockerClient {
   private readonly docker: Docker;
 
+  private readonly target: string;
+
   constructor(host?: string) {
-    this.docker = new Docker(dockerOptions(host));
+    this.target = host ?? process.env['DOCKER_HOST'] ?? DEFAULT_DOCKER_HOST;
+    this.docker = new Docker(dockerOptions(this.target));
   }
 
   async ping() {
@@ -49,7 +54,9 @@ export class DockerodeClient implements DockerClient {
       const v = await this.docker.version();
       return { apiVersion: v.ApiVersion, version: v.Version };
     } catch (error) {
-      throw wrap('cannot reach the Docker daemon', error);
+      throw new DockerApiError(`cannot reach the Docker daemon at ${this.target}: ${(error as Error).message}`, statusOf(error), {
+        cause: error, fix: 'start dockerd, or point --docker-host (or DOCKER_HOST) at its socket',
+      });
     }
   }
 

@@ -7,6 +7,7 @@ import { fullyWired, sameIncarnation, type AttachmentRecord, type NetworkAttachm
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { writeHosts, writeResolvConf } from './container-files.js';
 import type { WireRequest } from './labels.js';
+import { checkRequestedAddresses } from './requested-addresses.js';
 import type { HostFirewall } from './host-firewall.js';
 import type { NetnsPins } from './netns-pins.js';
 
@@ -61,6 +62,7 @@ export class Wirer {
       try {
         lists = request.networks.map((n) => pickNetwork(listing, n.network));
         request.networks.forEach((n, i) => checkCapabilities(lists[i]!, n.capabilityArgs));
+        await this.checkAddresses(target.containerId, request, lists);
       } catch (error) {
         throw new WireError(target.name, undefined, error);
       }
@@ -158,6 +160,13 @@ export class Wirer {
     }
     if (keepFailed) await this.options.store.write({ ...record, netns: '' });
     else await this.options.store.remove(record.containerId);
+  }
+
+  private async checkAddresses(self: string, request: WireRequest, lists: readonly NetworkConfigList[]): Promise<void> {
+    const asked = request.networks.map((n) => n.capabilityArgs['ips']);
+    if (asked.every((ips) => ips === undefined)) return;
+    const others = (await this.options.store.list()).filter((r) => r.containerId !== self);
+    asked.forEach((ips, i) => { if (Array.isArray(ips)) checkRequestedAddresses(lists[i]!, ips as string[], others); });
   }
 
   private rt(record: AttachmentRecord, attachment: NetworkAttachment): RuntimeConf {

@@ -105,7 +105,7 @@ test('unknown network, failing plugin, busy static IP: non-zero exit, a clear me
   const holder = await detached(t, d, ['--network', net.name, '--ip', '10.231.37.9']);
   const busy = await run(d, ['--rm', '--network', net.name, '--ip', '10.231.37.9', BUSYBOX_IMAGE, 'true']);
   t.is(busy.exitCode, 125);
-  t.regex(busy.stderr, /plugin "bridge" failed \(ADD\).*10\.231\.37\.9/);
+  t.regex(busy.stderr, /"10\.231\.37\.9": already held by container \S+ \([0-9a-f]{12}\)\n {2}fix: pick another address/);
   t.deepEqual(await reservations(net), ['10.231.37.9']);
   await sh('docker', ['rm', '-f', holder]);
   await execa('node', [BIN, 'gc', '--sandbox-grace', '0', ...d.flags]);

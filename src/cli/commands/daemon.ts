@@ -1,8 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
+import { loadConfDir } from '../../cni/conf-dir.js';
 import { FileLocks } from '../../cni/lock.js';
 import { ContainerHandlers, type FailurePolicy } from '../../daemon/handlers.js';
 import { Daemon } from '../../daemon/daemon.js';
-import { StreamLogger } from '../../daemon/logger.js';
+import { StreamLogger, type Logger } from '../../daemon/logger.js';
 import { Metrics, serveMetrics } from '../../daemon/metrics.js';
 import { locksDir } from '../../paths.js';
 import { contextFrom, withDockerFlags, type DockerFlags } from '../context.js';
@@ -15,6 +16,13 @@ interface Args extends DockerFlags {
   readonly logFormat: 'text' | 'json';
   readonly metricsAddr?: string | undefined;
   readonly debug: boolean;
+}
+
+/** Said once at start: a broken or shadowed file otherwise shows only when a container asks for it. */
+async function reportConfDir(dir: string, log: Logger): Promise<void> {
+  const listing = await loadConfDir(dir);
+  for (const problem of listing.problems) log.log('warn', 'unusable network config', { error: problem.message, fix: 'correct or remove the file; `dockcni networks validate` lists every problem' });
+  for (const s of listing.shadowed) log.log('warn', `network ${s.name} is defined twice; the first file wins`, { file: s.file, by: s.by });
 }
 
 export const daemonCommand: CommandModule<object, Args> = {
@@ -49,6 +57,7 @@ export const daemonCommand: CommandModule<object, Args> = {
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
     log.log('info', 'dockcni daemon starting', { confDir: ctx.paths.confDir, cniPath: ctx.paths.cniPath.join(':'), stateDir: ctx.paths.stateDir });
+    await reportConfDir(ctx.paths.confDir, log);
     await daemon.run();
     served?.server.close();
     await single();

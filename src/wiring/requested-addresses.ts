@@ -1,0 +1,47 @@
+import ipaddr from 'ipaddr.js';
+import type { NetworkConfigList } from '../cni/types.js';
+import { InvalidInputError } from '../errors.js';
+import type { AttachmentRecord } from '../state/attachment.js';
+
+type Address = ipaddr.IPv4 | ipaddr.IPv6;
+
+const hostPart = (address: string) => address.split('/')[0] ?? address;
+
+/** host-local's subnets for the network, in both of its config shapes; empty when IPAM is anything else. */
+function hostLocalSubnets(list: NetworkConfigList): [Address, number][] {
+  const subnets: [Address, number][] = [];
+  for (const plugin of list.plugins) {
+    const ipam = plugin['ipam'] as { type?: unknown; ranges?: unknown; subnet?: unknown } | undefined;
+    if (ipam?.type !== 'host-local') continue;
+    const ranges = Array.isArray(ipam.ranges) ? ipam.ranges.flat() as { subnet?: unknown }[] : [{ subnet: ipam.subnet }];
+    for (const range of ranges) {
+      if (typeof range.subnet === 'string' && ipaddr.isValidCIDR(range.subnet)) subnets.push(ipaddr.parseCIDR(range.subnet));
+    }
+  }
+  return subnets;
+}
+
+/**
+ * A static address asked for by a label, checked before any plugin runs so the error can name the
+ * network's ranges or the container holding it; plugins would say only "not available". Other IPAM
+ * plugins are left to judge their own addresses.
+ */
+export function checkRequestedAddresses(list: NetworkConfigList, ips: readonly string[], others: readonly AttachmentRecord[]): void {
+  const subnets = hostLocalSubnets(list);
+  for (const requested of ips) {
+    const ip = ipaddr.parse(hostPart(requested));
+    const sameFamily = subnets.filter(([net]) => net.kind() === ip.kind());
+    if (sameFamily.length > 0 && !sameFamily.some((range) => ip.match(range))) {
+      const listed = sameFamily.map(([net, bits]) => `${net.toString()}/${bits}`).join(', ');
+      throw new InvalidInputError(`address for network ${list.name}`, requested, `outside the network's range ${listed}`, `pick an address inside ${listed}, or leave it to IPAM`);
+    }
+    for (const other of others) {
+      const held = other.networks.some((n) => n.network === list.name && (n.state === 'wired' || n.state === 'adding')
+        && n.addresses.some((a) => ipaddr.parse(hostPart(a)).toString() === ip.toString()));
+      if (held) {
+        throw new InvalidInputError(`address for network ${list.name}`, requested, `already held by container ${other.name} (${other.containerId.slice(0, 12)})`,
+          'pick another address, or stop that container first');
+      }
+    }
+  }
+}
