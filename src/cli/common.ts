@@ -3,6 +3,7 @@ import { createEngine } from '../cni/create-engine.js';
 import type { CniEngine } from '../cni/engine.js';
 import { locksDir, resolvePaths, type PathFlags, type Paths } from '../paths.js';
 import { traceTo } from './output.js';
+import type { TraceSink } from '../cni/invoke.js';
 
 /** Flags every command that touches CNI shares. */
 export interface CniFlags extends PathFlags {
@@ -25,12 +26,15 @@ export function pathsFrom(flags: CniFlags): Paths {
   return resolvePaths(flags);
 }
 
-export function engineFrom(flags: CniFlags, paths: Paths = pathsFrom(flags)): CniEngine {
+/** `observe` sees every plugin call as well (the daemon's timing); --trace prints them. */
+export function engineFrom(flags: CniFlags, paths: Paths = pathsFrom(flags), observe?: TraceSink): CniEngine {
+  const print = flags.trace ? traceTo(process.stderr) : undefined;
+  const sinks = [print, observe].filter((s): s is TraceSink => s !== undefined);
   return createEngine({
     pluginPath: paths.cniPath,
     cacheDir: paths.cacheDir,
     locksDir: locksDir(paths),
     timeoutMs: Math.round(flags.timeout * 1000),
-    trace: flags.trace ? traceTo(process.stderr) : undefined,
+    trace: sinks.length === 0 ? undefined : (record) => { for (const sink of sinks) sink(record); },
   });
 }

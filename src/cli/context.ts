@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import type { CniEngine } from '../cni/engine.js';
+import type { TraceSink } from '../cni/invoke.js';
 import { FileLocks } from '../cni/lock.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { Reconciler } from '../daemon/reconciler.js';
@@ -34,12 +35,12 @@ export interface Context {
   readonly reconciler: Reconciler;
 }
 
-export async function contextFrom(flags: DockerFlags, onProgress?: (step: string) => void): Promise<Context> {
+export async function contextFrom(flags: DockerFlags, onProgress?: (step: string) => void, observe?: TraceSink): Promise<Context> {
   const paths = pathsFrom(flags);
   // dockerode is loaded only by the commands that talk to Docker: `dockcni cni …` starts faster without it.
   const { DockerodeClient } = await import('../docker/dockerode-client.js');
   const docker = new DockerodeClient(flags.dockerHost);
-  const engine = engineFrom(flags, paths);
+  const engine = engineFrom(flags, paths, observe);
   const store = new AttachmentStore(paths.stateDir);
   const pins = new BindMountPins(pinsDir(paths));
   const wirer = new Wirer({

@@ -5,6 +5,7 @@ import { parseLabels, podName, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions, typ
 import type { Wirer } from '../wiring/wirer.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import type { PluginTime } from './plugin-time.js';
 
 export type FailurePolicy = 'stop' | 'kill' | 'ignore';
 
@@ -18,6 +19,8 @@ export interface HandlerOptions {
   /** Attempts after the first, with doubling backoff from retryDelayMs. */
   readonly retries: number;
   readonly retryDelayMs: number;
+  /** Where the plugins' share of each wiring is read from, for the `wired` log line. */
+  readonly pluginTime?: Pick<PluginTime, 'take'> | undefined;
 }
 
 const short = (id: string) => id.slice(0, 12);
@@ -49,12 +52,15 @@ export class ContainerHandlers {
       const started = performance.now();
       try {
         const record = await this.o.wirer.wire({ ...container, name: podName(container.name, container.labels), containerId: id, origin }, request);
-        this.o.metrics.observe('add', true, (performance.now() - started) / 1000);
+        const tookMs = performance.now() - started;
+        this.o.metrics.observe('add', true, tookMs / 1000);
+        const timing = { tookMs: Math.round(tookMs), pluginMs: this.o.pluginTime && Math.round(this.o.pluginTime.take(id)) };
         for (const n of record.networks) {
-          this.o.log.log('info', 'wired', { container: container.name, id: short(id), network: n.network, ifname: n.ifName, addresses: n.addresses.join(',') });
+          this.o.log.log('info', 'wired', { container: container.name, id: short(id), network: n.network, ifname: n.ifName, addresses: n.addresses.join(','), ...timing });
         }
         return;
       } catch (error) {
+        this.o.pluginTime?.take(id);
         this.o.metrics.observe('add', false, (performance.now() - started) / 1000);
         const plugin = firstPluginError(error);
         this.o.log.log('error', 'wiring failed', {

@@ -23,11 +23,14 @@ test('metrics on loopback, health, JSON logs, and DNS from the result in resolv.
   t.regex(metrics, /^dockcni_operations_total\{operation="add",result="ok"\} 1$/m);
   t.regex(metrics, /^dockcni_operation_duration_seconds_count\{operation="add"\} 1$/m);
   t.regex(metrics, /^dockcni_up 1$/m);
+  for (const plugin of ['bridge', 'firewall', 'fixture']) t.regex(metrics, new RegExp(`^dockcni_plugin_duration_seconds_count\\{plugin="${plugin}",command="ADD"\\} 1$`, 'm'));
   t.is((await fetch('http://127.0.0.1:19584/healthz')).status, 200);
   const listening = await sh('ss', ['-ltnH', 'sport = :19584'], { reject: false });
   t.regex(listening.stdout, /127\.0\.0\.1:19584/);
   const wired = daemon.log().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'wired');
   t.like(wired, { level: 'info', network: net.name, ifname: 'eth0' });
+  const pluginMs = wired?.['pluginMs'] as number;
+  t.true(pluginMs > 0 && pluginMs <= (wired?.['tookMs'] as number), 'the plugins\' share of the wiring time is logged');
 });
 
 test('dockerd restarted under a running daemon: it reconnects, cleans what died, wires what restarts', async (t) => {

@@ -5,6 +5,7 @@ import { ContainerHandlers, type FailurePolicy } from '../../daemon/handlers.js'
 import { Daemon } from '../../daemon/daemon.js';
 import { StreamLogger, type Logger } from '../../daemon/logger.js';
 import { Metrics, serveMetrics } from '../../daemon/metrics.js';
+import { PluginTime } from '../../daemon/plugin-time.js';
 import { locksDir } from '../../paths.js';
 import { contextFrom, withDockerFlags, type DockerFlags } from '../context.js';
 
@@ -38,15 +39,16 @@ export const daemonCommand: CommandModule<object, Args> = {
     .option('debug', { type: 'boolean', default: false }) as unknown as Argv<Args>,
   handler: async (argv) => {
     const log = new StreamLogger(process.stderr, argv.logFormat, argv.debug);
-    const ctx = await contextFrom(argv);
+    const metrics = new Metrics();
+    const pluginTime = new PluginTime(metrics);
+    const ctx = await contextFrom(argv, undefined, pluginTime.observe);
     const single = await new FileLocks(locksDir(ctx.paths), 1000).mutex('daemon').catch((error: Error) => {
       throw new Error(`another dockcni daemon is running: ${error.message}`, { cause: error });
     });
-    const metrics = new Metrics();
     const served = argv.metricsAddr ? await serveMetrics(metrics, argv.metricsAddr) : undefined;
     if (served) log.log('info', 'metrics listening', { address: `${served.address.address}:${served.address.port}` });
     const handlers = new ContainerHandlers({
-      docker: ctx.docker, wirer: ctx.wirer, log, metrics, onFailure: argv.onFailure, retries: argv.retries, retryDelayMs: 1000,
+      docker: ctx.docker, wirer: ctx.wirer, log, metrics, onFailure: argv.onFailure, retries: argv.retries, retryDelayMs: 1000, pluginTime,
       labels: { allowNetworks: argv.allowNetworks ? new Set(argv.allowNetworks.split(',').map((n) => n.trim())) : undefined },
     });
     const daemon = new Daemon({ docker: ctx.docker, store: ctx.store, handlers, reconciler: ctx.reconciler, log, metrics, concurrency: argv.concurrency });
