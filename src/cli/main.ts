@@ -1,23 +1,21 @@
-import yargs, { type CommandModule } from 'yargs';
-import { hideBin } from 'yargs/helpers';
-import { attachCommand, detachCommand } from './commands/attach.js';
-import { cniCommand } from './commands/cni.js';
-import { daemonCommand } from './commands/daemon.js';
-import { doctorCommand } from './commands/doctor.js';
-import { networksCommand } from './commands/networks.js';
-import { gcCommand, inspectCommand, lsCommand } from './commands/state.js';
+import type { CommandModule } from 'yargs';
 import { formatError } from './output.js';
 
 /** Thrown from `.fail` after the report is written, so nothing reports it twice. */
 class ReportedError extends Error {}
 
 /** Builds the CLI; every failure reaches `.fail` once and becomes one report and an exit status. */
-export async function main(argv: string[] = hideBin(process.argv)): Promise<void> {
+export async function main(argv: string[] = process.argv.slice(2)): Promise<void> {
   if (argv[0] === 'run') {
     const { runCommand } = await import('./commands/run.js');
     process.exitCode = await runCommand(argv.slice(1));
     return;
   }
+  // Loaded past the `run` check: `run` starts its sandbox sooner without yargs and the other commands.
+  const [{ default: yargs }, { attachCommand, detachCommand }, { cniCommand }, { daemonCommand }, { doctorCommand }, { networksCommand }, { gcCommand, inspectCommand, lsCommand }] = await Promise.all([
+    import('yargs'), import('./commands/attach.js'), import('./commands/cni.js'), import('./commands/daemon.js'), import('./commands/doctor.js'),
+    import('./commands/networks.js'), import('./commands/state.js'),
+  ]);
   try {
     await yargs(argv)
       .scriptName('dockcni')

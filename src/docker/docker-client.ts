@@ -30,18 +30,6 @@ export interface EventSubscription {
   close(): void;
 }
 
-export interface CreateSpec {
-  readonly name?: string | undefined;
-  readonly image: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly hostname?: string | undefined;
-  readonly dns?: readonly string[];
-  readonly dnsSearch?: readonly string[];
-  readonly dnsOptions?: readonly string[];
-  readonly extraHosts?: readonly string[];
-  readonly networkMode: string;
-}
-
 export interface DockerClient {
   ping(): Promise<{ readonly apiVersion: string; readonly version: string }>;
   /** undefined when there is no such container. */
@@ -50,8 +38,6 @@ export interface DockerClient {
   listByLabel(label: string): Promise<ContainerInfo[]>;
   /** Container start/die/destroy events since a time (unix ns), until closed. */
   events(since: bigint | undefined, onEvent: (event: DockerEvent) => void): Promise<EventSubscription>;
-  create(spec: CreateSpec): Promise<string>;
-  start(id: string): Promise<void>;
   stop(id: string, timeoutSeconds: number): Promise<void>;
   kill(id: string): Promise<void>;
   /** Force-removes; a container already gone is not an error. */

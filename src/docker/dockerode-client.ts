@@ -1,6 +1,6 @@
 import Docker from 'dockerode';
 import { DockerApiError } from '../errors.js';
-import type { ContainerInfo, CreateSpec, DockerClient, DockerEvent, EventSubscription } from './docker-client.js';
+import type { ContainerInfo, DockerClient, DockerEvent, EventSubscription } from './docker-client.js';
 
 const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
 
@@ -113,32 +113,6 @@ export class DockerodeClient implements DockerClient {
       stream.on('error', reject);
     });
     return { ended, close: () => (stream as unknown as { destroy(): void }).destroy() };
-  }
-
-  async create(spec: CreateSpec): Promise<string> {
-    try {
-      const container = await this.docker.createContainer({
-        Image: spec.image,
-        ...(spec.name ? { name: spec.name } : {}),
-        ...(spec.hostname ? { Hostname: spec.hostname } : {}),
-        Labels: { ...spec.labels },
-        HostConfig: {
-          NetworkMode: spec.networkMode, Dns: [...(spec.dns ?? [])], DnsSearch: [...(spec.dnsSearch ?? [])],
-          DnsOptions: [...(spec.dnsOptions ?? [])], ExtraHosts: [...(spec.extraHosts ?? [])],
-        },
-      });
-      return container.id;
-    } catch (error) {
-      throw wrap(`create a container from ${spec.image}`, error);
-    }
-  }
-
-  async start(id: string): Promise<void> {
-    try {
-      await this.docker.getContainer(id).start();
-    } catch (error) {
-      if (statusOf(error) !== 304) throw wrap(`start ${id}`, error);
-    }
   }
 
   async stop(id: string, timeoutSeconds: number): Promise<void> {

@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { DockerApiError } from '../errors.js';
 
 export interface AppProcess {
   /** The exit status `docker run` ended with (the app's, or 125–127 for Docker's own errors). */
@@ -6,27 +7,50 @@ export interface AppProcess {
   signal(signal: NodeJS.Signals): void;
 }
 
-/** Starts the app container. */
+/** The containers `run` starts: the app, attached, and its sandbox, detached. */
 export interface AppRunner {
   start(dockerRunArgs: readonly string[]): AppProcess;
+  /** `docker run -d`: resolves to the container id. */
+  runDetached(dockerRunArgs: readonly string[]): Promise<string>;
+  /** `docker rm -f`; a container already gone is not an error. */
+  remove(id: string): Promise<void>;
 }
 
 /**
- * The app runs through the docker CLI, attached to this terminal: streaming, `-it`, signal proxying and
- * every `docker run` flag behave exactly as users know them. No shell: the arguments go as a list.
+ * Containers start through the docker CLI: for the app, streaming, `-it`, signal proxying and every
+ * `docker run` flag behave exactly as users know them; the sandbox starts while dockcni is still loading
+ * its engine. No shell: the arguments go as a list.
  */
 export class DockerCliRunner implements AppRunner {
-  constructor(private readonly dockerHost: string | undefined) {}
+  private readonly env: Record<string, string>;
+
+  constructor(dockerHost: string | undefined) {
+    this.env = dockerHost ? { DOCKER_HOST: dockerHost } : {};
+  }
 
   start(dockerRunArgs: readonly string[]): AppProcess {
-    const child = execa('docker', ['run', ...dockerRunArgs], {
-      stdio: 'inherit',
-      reject: false,
-      env: this.dockerHost ? { DOCKER_HOST: this.dockerHost } : {},
-    });
+    const child = execa('docker', ['run', ...dockerRunArgs], { stdio: 'inherit', reject: false, env: this.env });
     return {
       exited: child.then((r) => r.exitCode ?? (r.signal ? 128 + 15 : 1)),
       signal: (signal) => { child.kill(signal); },
     };
+  }
+
+  async runDetached(dockerRunArgs: readonly string[]): Promise<string> {
+    // Its own process group: a Ctrl-C meant for the app must not cut the sandbox's creation short.
+    const r = await execa('docker', ['run', '-d', ...dockerRunArgs], { reject: false, env: this.env, detached: true });
+    // A pull may print progress first: the id is the last line.
+    const id = r.stdout.trim().split('\n').pop() ?? '';
+    if (r.exitCode !== 0 || !/^[0-9a-f]{64}$/.test(id)) {
+      throw new DockerApiError(`docker run -d failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim() || r.stdout.trim()}`, undefined);
+    }
+    return id;
+  }
+
+  async remove(id: string): Promise<void> {
+    const r = await execa('docker', ['rm', '-f', '-v', id], { reject: false, env: this.env });
+    if (r.exitCode !== 0 && !/No such container|is already in progress/.test(r.stderr)) {
+      throw new DockerApiError(`docker rm -f ${id.slice(0, 12)} failed: ${r.stderr.trim()}`, undefined);
+    }
   }
 }

@@ -1,5 +1,5 @@
 import type { DockerClient } from '../docker/docker-client.js';
-import { describeError } from '../errors.js';
+import { describeError, InvalidInputError } from '../errors.js';
 import { NETWORKS_LABEL, parseLabels, podName, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions } from '../wiring/labels.js';
 import type { Wirer } from '../wiring/wirer.js';
 import type { AppRunner } from './app-runner.js';
@@ -8,10 +8,16 @@ import type { RunArgs } from './run-args.js';
 /** The pause image kubelet uses; any image whose entrypoint waits for a signal will do. */
 export const DEFAULT_SANDBOX_IMAGE = 'registry.k8s.io/pause:3.9';
 
+/** What `run` needs beyond the docker CLI; built while the sandbox starts. */
+export interface RunContext {
+  readonly docker: Pick<DockerClient, 'inspect'>;
+  readonly wirer: Pick<Wirer, 'wire' | 'unwire'>;
+}
+
 export interface RunDeps {
-  readonly docker: DockerClient;
-  readonly wirer: Wirer;
   readonly app: AppRunner;
+  /** Called once the sandbox is starting: loading the engine and Docker client overlaps Docker's work. */
+  readonly context: () => Promise<RunContext>;
   /** Called with each app process, so the CLI can forward signals to it. */
   readonly onApp?: (app: ReturnType<AppRunner['start']>) => void;
   readonly warn: (line: string) => void;
@@ -33,39 +39,50 @@ export function sandboxLabels(args: RunArgs): Record<string, string> {
 }
 
 /**
- * kubelet's sandbox pattern: a `--network none` sandbox is created and wired first, then the app joins
+ * `docker run` flags of the sandbox: what Docker refuses in container network mode (hostname, DNS, extra
+ * hosts) is set here. Every value goes in `--flag=value` form, so none can be read as another flag.
+ */
+export function sandboxRunArgs(args: RunArgs, labels: Readonly<Record<string, string>>, image: string): string[] {
+  if (image.startsWith('-')) throw new InvalidInputError('--sandbox-image', image, 'an image name cannot start with "-"', 'name an image, e.g. registry.k8s.io/pause:3.9');
+  const out = ['--network=none', ...Object.entries(labels).map(([k, v]) => `--label=${k}=${v}`)];
+  if (args.name) out.push(`--name=${args.name}.sandbox`);
+  const hostname = args.hostname ?? args.name;
+  if (hostname) out.push(`--hostname=${hostname}`);
+  out.push(...args.dns.map((v) => `--dns=${v}`), ...args.dnsSearch.map((v) => `--dns-search=${v}`), ...args.dnsOptions.map((v) => `--dns-option=${v}`));
+  out.push(...args.addHosts.map((v) => `--add-host=${v}`), image);
+  return out;
+}
+
+/**
+ * kubelet's sandbox pattern: a `--network none` sandbox is started and wired first, then the app joins
  * its netns, so the app's first instruction already sees its interfaces. Returns the exit status.
  */
 export async function runWithCni(args: RunArgs, deps: RunDeps, options: RunOptions): Promise<number> {
   const labels = sandboxLabels(args);
   const request = parseLabels(labels, options.labels);
   if (!request) throw new Error('unreachable: sandbox labels always name networks');
-  const sandboxId = await deps.docker.create({
-    name: args.name ? `${args.name}.sandbox` : undefined,
-    image: options.sandboxImage,
-    labels,
-    hostname: args.hostname ?? args.name,
-    dns: args.dns,
-    dnsSearch: args.dnsSearch,
-    dnsOptions: args.dnsOptions,
-    extraHosts: args.addHosts,
-    networkMode: 'none',
-  });
+  const [started, built] = await Promise.allSettled([deps.app.runDetached(sandboxRunArgs(args, labels, options.sandboxImage)), deps.context()]);
+  if (started.status === 'rejected') throw started.reason;
+  const sandboxId = started.value;
   // The pin keeps the netns alive, so the container can go while its DEL runs. It goes even when the
   // DEL fails: the record and pin stay for `dockcni gc` to retry.
-  const teardown = async () => {
-    const [unwired, removed] = await Promise.allSettled([deps.wirer.unwire(sandboxId), deps.docker.remove(sandboxId)]);
+  const teardown = async (ctx: RunContext | undefined) => {
+    const [unwired, removed] = await Promise.allSettled([ctx?.wirer.unwire(sandboxId), deps.app.remove(sandboxId)]);
     if (unwired.status === 'rejected') throw unwired.reason;
     if (removed.status === 'rejected') throw removed.reason;
   };
-  try {
-    await deps.docker.start(sandboxId);
-    const sandbox = await deps.docker.inspect(sandboxId);
-    if (!sandbox?.running) throw new Error(`sandbox container ${sandboxId.slice(0, 12)} from ${options.sandboxImage} exited at once; --sandbox-image must name an image that keeps running`);
-    await deps.wirer.wire({ ...sandbox, name: podName(sandbox.name, labels), containerId: sandboxId, origin: 'run' }, request);
-  } catch (error) {
-    await teardown().catch((cleanup: unknown) => deps.warn(`cleanup of sandbox ${sandboxId.slice(0, 12)} failed too: ${describeError(cleanup)}; run \`dockcni gc\``));
+  const undo = async (error: unknown, ctx: RunContext | undefined): Promise<never> => {
+    await teardown(ctx).catch((cleanup: unknown) => deps.warn(`cleanup of sandbox ${sandboxId.slice(0, 12)} failed too: ${describeError(cleanup)}; run \`dockcni gc\``));
     throw error;
+  };
+  if (built.status === 'rejected') return undo(built.reason, undefined);
+  const ctx = built.value;
+  try {
+    const sandbox = await ctx.docker.inspect(sandboxId);
+    if (!sandbox?.running) throw new Error(`sandbox container ${sandboxId.slice(0, 12)} from ${options.sandboxImage} exited at once; --sandbox-image must name an image that keeps running`);
+    await ctx.wirer.wire({ ...sandbox, name: podName(sandbox.name, labels), containerId: sandboxId, origin: 'run' }, request);
+  } catch (error) {
+    return undo(error, ctx);
   }
   const app = deps.app.start([
     '--network', `container:${sandboxId}`, '--label', `${ROLE_LABEL}=app`, '--label', `${SANDBOX_LABEL}=${sandboxId}`,
@@ -74,6 +91,6 @@ export async function runWithCni(args: RunArgs, deps: RunDeps, options: RunOptio
   deps.onApp?.(app);
   const status = await app.exited;
   // Detached: the sandbox stays for the app; the daemon or `dockcni gc` removes it once the app is gone.
-  if (!args.detach || status !== 0) await teardown();
+  if (!args.detach || status !== 0) await teardown(ctx);
   return status;
 }

@@ -1,4 +1,4 @@
-import type { ContainerInfo, CreateSpec, DockerClient, DockerEvent, EventSubscription } from '../../src/docker/docker-client.js';
+import type { ContainerInfo, DockerClient, DockerEvent, EventSubscription } from '../../src/docker/docker-client.js';
 
 /** An in-memory Docker for handler and daemon unit tests; records the calls that change containers. */
 export class FakeDocker implements DockerClient {
@@ -42,8 +42,6 @@ export class FakeDocker implements DockerClient {
   /** Docker goes away: the event stream ends. */
   drop(): void { this.end?.(); }
 
-  async create(_spec: CreateSpec) { return 'f'.repeat(64); }
-  async start(id: string) { this.calls.push(`start ${id}`); }
   async stop(id: string) { this.calls.push(`stop ${id}`); }
   async kill(id: string) { this.calls.push(`kill ${id}`); }
   async remove(id: string) { this.calls.push(`remove ${id}`); this.containers.delete(id); }

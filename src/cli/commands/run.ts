@@ -2,7 +2,6 @@ import { InvalidInputError } from '../../errors.js';
 import { DockerCliRunner } from '../../run/app-runner.js';
 import { parseRunArgs } from '../../run/run-args.js';
 import { DEFAULT_SANDBOX_IMAGE, runWithCni } from '../../run/run.js';
-import { contextFrom } from '../context.js';
 import { formatError, progress } from '../output.js';
 
 export const RUN_HELP = `dockcni run [DOCKCNI FLAGS] [DOCKER RUN FLAGS] IMAGE [COMMAND…]
@@ -39,19 +38,20 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     const timeout = flag('timeout') === undefined ? 120 : Number(flag('timeout'));
     if (!Number.isFinite(timeout) || timeout <= 0) throw new InvalidInputError('--timeout', flag('timeout') ?? '', 'not a positive number of seconds');
     const spinner = await progress(process.stderr, args.dockcni['dockcni-quiet'] === true);
-    const ctx = await contextFrom({
+    spinner.step('starting the sandbox…');
+    const flags = {
       confDir: flag('conf-dir'), cniPath: flag('cni-path'), cacheDir: flag('cache-dir'), stateDir: flag('state-dir'), runDir: flag('run-dir'),
       timeout, trace: args.dockcni['trace'] === true, dockerHost: flag('docker-host'), podNamespace: flag('pod-namespace') ?? 'default', sandboxGrace: 30,
-    }, (step) => spinner.step(step));
+    };
     const forward: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     let app: { signal(s: NodeJS.Signals): void } | undefined;
     const onSignal = (signal: NodeJS.Signals) => app?.signal(signal);
     for (const s of forward) process.on(s, onSignal);
     try {
       return await runWithCni(args, {
-        docker: ctx.docker,
-        wirer: ctx.wirer,
         app: new DockerCliRunner(flag('docker-host')),
+        // Loaded here, not at the top: the engine and dockerode load while Docker starts the sandbox.
+        context: async () => (await import('../context.js')).contextFrom(flags, (step) => spinner.step(step)),
         onApp: (started) => { spinner.done(); app = started; },
         warn: (line) => process.stderr.write(`dockcni: ${line}\n`),
       }, { sandboxImage: flag('sandbox-image') ?? DEFAULT_SANDBOX_IMAGE });
