@@ -70,7 +70,7 @@ test('the systemd unit parses', async (t) => {
   // No systemd here: the same checks by hand, with the keys systemd knows for each section.
   const known: Record<string, string[]> = {
     Unit: ['Description', 'Documentation', 'After', 'Requires', 'Wants'],
-    Service: ['Type', 'ExecStart', 'Restart', 'RestartSec', 'KillSignal', 'TimeoutStopSec', 'RuntimeDirectory', 'RuntimeDirectoryMode', 'RuntimeDirectoryPreserve', 'StateDirectory', 'StateDirectoryMode'],
+    Service: ['Type', 'Environment', 'ExecStart', 'Restart', 'RestartSec', 'KillSignal', 'TimeoutStopSec', 'RuntimeDirectory', 'RuntimeDirectoryMode', 'RuntimeDirectoryPreserve', 'StateDirectory', 'StateDirectoryMode'],
     Install: ['WantedBy'],
   };
   let section = '';
