@@ -20,7 +20,8 @@ export type Leftover =
   | { readonly kind: 'sandbox'; readonly containerId: string; readonly name: string; readonly why: string }
   | { readonly kind: 'pin'; readonly containerId: string; readonly path: string }
   | { readonly kind: 'cache'; readonly containerId: string; readonly network: string; readonly ifName: string; readonly path: string }
-  | { readonly kind: 'temp'; readonly containerId: string; readonly path: string };
+  | { readonly kind: 'temp'; readonly containerId: string; readonly path: string }
+  | { readonly kind: 'unreadable'; readonly containerId: string; readonly path: string };
 
 /** One line for humans: what it is and why it is a leftover. */
 export function describeLeftover(item: Leftover): string {
@@ -30,6 +31,7 @@ export function describeLeftover(item: Leftover): string {
     case 'pin': return `pinned netns ${item.path} with no attachment`;
     case 'cache': return `cached result ${item.path} with no attachment`;
     case 'temp': return `half-written file ${item.path} of a writer that died`;
+    case 'unreadable': return `attachment record ${item.path} that is not valid JSON (its pin and cache entries are cleaned on their own)`;
   }
 }
 
@@ -91,12 +93,14 @@ export class Reconciler {
       }
     }
     const recorded = new Set(records.filter((r) => r.netns !== '').map((r) => r.containerId));
-    for (const id of pins) if (!recorded.has(id)) leftovers.push({ kind: 'pin', containerId: id, path: this.o.pins.pathFor(id) });
+    // Cache entries before pins: their DEL needs the netns a pin may still hold.
     for (const entry of this.ownedCache(cache)) {
       if (!recorded.has(entry.containerId)) {
         leftovers.push({ kind: 'cache', containerId: entry.containerId, network: entry.networkName, ifName: entry.ifName, path: this.o.engine.cache.pathFor(entry.networkName, entry.containerId, entry.ifName) });
       }
     }
+    for (const id of pins) if (!recorded.has(id)) leftovers.push({ kind: 'pin', containerId: id, path: this.o.pins.pathFor(id) });
+    for (const id of await this.o.store.unreadable()) leftovers.push({ kind: 'unreadable', containerId: id, path: this.o.store.pathFor(id) });
     for (const file of [...await staleTempFiles(this.o.engine.cache.resultsDir), ...await staleTempFiles(this.o.store.dir)]) {
       leftovers.push({ kind: 'temp', containerId: path.basename(file), path: file });
     }
@@ -139,7 +143,7 @@ export class Reconciler {
         else if (item.kind === 'sandbox') {
           await this.o.wirer.unwire(item.containerId);
           await this.o.docker.remove(item.containerId);
-        } else if (item.kind === 'pin') await this.o.wirer.unwire(item.containerId);
+        } else if (item.kind === 'pin' || item.kind === 'unreadable') await this.o.wirer.unwire(item.containerId);
         else if (item.kind === 'temp') await removeIfExists(item.path);
         else {
           const entry = await this.o.engine.cache.read(item.network, item.containerId, item.ifName);

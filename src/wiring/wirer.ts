@@ -118,6 +118,8 @@ export class Wirer {
       const record = await this.options.store.read(containerId);
       if (!record) {
         await this.options.pins.unpin(containerId);
+        // An unreadable record file goes too: its cache entries still let gc DEL what it held.
+        await this.options.store.remove(containerId);
         return false;
       }
       const hadWork = record.netns !== '';

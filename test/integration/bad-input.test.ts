@@ -269,3 +269,17 @@ test('Docker cases: gone before inspect, PID 0, restarted mid-ADD, Docker unreac
   t.is((await lost).exitCode, 0);
   await stillFine(t, s, 'Docker unreachable');
 });
+
+test('a corrupt attachment record: reconcile DELs from the cache and re-wires; nothing leaks, the daemon carries on', async (t) => {
+  const s = await scene(t, 88);
+  const before = await waitFor('wired', () => addressOf(s.healthy));
+  await writeFile(path.join(s.d.root, 'state/attachments', `${s.healthy}.json`), '{"containerId": "trunc');
+  await s.daemon.stop();
+  const daemon = await startDaemon(t, s.d, ['--log-format', 'json']);
+  const again = { ...s, daemon };
+  t.is(await waitFor('re-wired', () => addressOf(s.healthy)), before, 'the static address comes back');
+  await stillFine(t, again, 'corrupt record');
+  const gc = await execa('node', [BIN, 'gc', '--dry-run', ...s.d.flags], { reject: false });
+  t.is(gc.exitCode, 0, gc.stderr);
+  t.notRegex(gc.stdout, /not valid JSON/, 'nothing left for gc');
+});
