@@ -65,8 +65,8 @@ export class Reconciler {
   constructor(private readonly o: ReconcilerOptions) {}
 
   async inventory(): Promise<Inventory> {
-    const [labelled, roles, records, pins, cache] = await Promise.all([
-      this.o.docker.listByLabel(NETWORKS_LABEL), this.o.docker.listByLabel(ROLE_LABEL), this.o.store.list(), this.o.pins.list(), this.o.engine.cache.list(),
+    const [labelled, roles, { records, unreadable }, pins, cache] = await Promise.all([
+      this.o.docker.listByLabel(NETWORKS_LABEL), this.o.docker.listByLabel(ROLE_LABEL), this.o.store.scan(), this.o.pins.list(), this.o.engine.cache.list(),
     ]);
     const containers = new Map([...labelled, ...roles].map((c) => [c.id, c]));
     for (const r of records) {
@@ -100,7 +100,7 @@ export class Reconciler {
       }
     }
     for (const id of pins) if (!recorded.has(id)) leftovers.push({ kind: 'pin', containerId: id, path: this.o.pins.pathFor(id) });
-    for (const id of await this.o.store.unreadable()) leftovers.push({ kind: 'unreadable', containerId: id, path: this.o.store.pathFor(id) });
+    for (const id of unreadable) leftovers.push({ kind: 'unreadable', containerId: id, path: this.o.store.pathFor(id) });
     for (const file of [...await staleTempFiles(this.o.engine.cache.resultsDir), ...await staleTempFiles(this.o.store.dir)]) {
       leftovers.push({ kind: 'temp', containerId: path.basename(file), path: file });
     }

@@ -21,49 +21,45 @@ export class AttachmentStore {
     this.dir = path.join(stateDir, 'attachments');
   }
 
-  private file(containerId: string): string {
+  pathFor(containerId: string): string {
     if (!CONTAINER_ID.test(containerId)) throw new Error(`invalid container id ${JSON.stringify(containerId)}`);
     return path.join(this.dir, `${containerId}.json`);
   }
 
   /**
    * undefined when there is none, or when the file is not a record (truncated by a full disk, edited by
-   * hand): one bad file must not stop wiring or reconcile. `unreadable()` lists those for gc.
+   * hand): one bad file must not stop wiring or reconcile. `scan()` lists those for gc.
    */
   async read(containerId: string): Promise<AttachmentRecord | undefined> {
-    const text = await readTextIfExists(this.file(containerId));
+    const text = await readTextIfExists(this.pathFor(containerId));
     return text === undefined ? undefined : parseRecord(text);
-  }
-
-  /** Record files that cannot be parsed, by container id. */
-  async unreadable(): Promise<string[]> {
-    const found: string[] = [];
-    for (const id of await this.ids()) {
-      const text = await readTextIfExists(this.file(id));
-      if (text !== undefined && parseRecord(text) === undefined) found.push(id);
-    }
-    return found;
-  }
-
-  pathFor(containerId: string): string {
-    return this.file(containerId);
   }
 
   async write(record: AttachmentRecord): Promise<void> {
     record.updatedAt = new Date().toISOString();
-    await writeFileAtomic(this.file(record.containerId), `${JSON.stringify(record, null, 2)}\n`);
+    await writeFileAtomic(this.pathFor(record.containerId), `${JSON.stringify(record, null, 2)}\n`);
   }
 
   async remove(containerId: string): Promise<void> {
-    await removeIfExists(this.file(containerId));
+    await removeIfExists(this.pathFor(containerId));
   }
 
   async list(): Promise<AttachmentRecord[]> {
-    const records = await Promise.all((await this.ids()).map((id) => this.read(id)));
-    return records.filter((r): r is AttachmentRecord => r !== undefined);
+    return (await this.scan()).records;
   }
 
-  private async ids(): Promise<string[]> {
-    return (await readdirOrEmpty(this.dir)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter((id) => CONTAINER_ID.test(id));
+  /** Every record, and the ids of record files that cannot be parsed, in one read of each file. */
+  async scan(): Promise<{ records: AttachmentRecord[]; unreadable: string[] }> {
+    const ids = (await readdirOrEmpty(this.dir)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)).filter((id) => CONTAINER_ID.test(id));
+    const texts = await Promise.all(ids.map((id) => readTextIfExists(this.pathFor(id))));
+    const records: AttachmentRecord[] = [];
+    const unreadable: string[] = [];
+    texts.forEach((text, i) => {
+      if (text === undefined) return;
+      const record = parseRecord(text);
+      if (record) records.push(record);
+      else unreadable.push(ids[i]!);
+    });
+    return { records, unreadable };
   }
 }
