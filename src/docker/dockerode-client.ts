@@ -28,11 +28,10 @@ function toInfo(c: Inspect): ContainerInfo {
   };
 }
 
-/** Where Docker is: --docker-host, else DOCKER_HOST, else the default socket. */
 const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
 
-export function dockerOptions(host: string | undefined): Docker.DockerOptions {
-  const target = host ?? process.env['DOCKER_HOST'] ?? DEFAULT_DOCKER_HOST;
+/** dockerode's options for an endpoint: a unix socket (`unix://…` or a path) or `tcp://host:port`. */
+function dockerOptions(target: string): Docker.DockerOptions {
   if (target.startsWith('unix://')) return { socketPath: target.slice('unix://'.length) };
   if (target.startsWith('/')) return { socketPath: target };
   const url = new URL(target.replace(/^tcp:/, 'http:'));
@@ -41,7 +40,7 @@ export function dockerOptions(host: string | undefined): Docker.DockerOptions {
 
 export class DockerodeClient implements DockerClient {
   private readonly docker: Docker;
-
+  /** Where Docker is: --docker-host, else DOCKER_HOST, else the default socket; named in errors. */
   private readonly target: string;
 
   constructor(host?: string) {
