@@ -130,13 +130,32 @@ const DAEMON_NODE_FLAGS = ['--max-semi-space-size=1'];
 async function daemonBurst() {
   const ws = await workspace(103);
   const daemon = execa('node', [...DAEMON_NODE_FLAGS, BIN, 'daemon', ...ws.flags, '--log-format', 'json', '--concurrency', '8'], { buffer: false, reject: false, all: true });
-  let log = '';
-  daemon.all?.on('data', (d: Buffer) => { log += d.toString(); });
-  while (!log.includes('reconciled')) await new Promise((r) => setTimeout(r, 50));
+  // Each log line is parsed once, as it arrives: rescanning the whole log while polling would load the
+  // machine during the burst it measures.
+  const wired = new Map<string, { time: string; pluginMs: number }>();
+  let reconciled = false;
+  let pending = '';
+  daemon.all?.on('data', (d: Buffer) => {
+    const lines = (pending + d.toString()).split('\n');
+    pending = lines.pop() ?? '';
+    for (const text of lines.filter((l) => l.startsWith('{'))) {
+      const line = JSON.parse(text) as { msg: string; id?: string; time: string; pluginMs: number };
+      if (line.msg === 'reconciled') reconciled = true;
+      if (line.msg === 'wired' && line.id !== undefined) wired.set(line.id, line);
+    }
+  });
+  while (!reconciled) await new Promise((r) => setTimeout(r, 50));
   const pid = daemon.pid ?? 0;
   await new Promise((r) => setTimeout(r, 2000));
   const idle = await rssOf(pid);
-  const wiredLine = (id: string) => log.split('\n').find((l) => l.includes('"msg":"wired"') && l.includes(id.slice(0, 12)));
+  const isWired = (id: string) => wired.has(id.slice(0, 12));
+  /** From Docker's start to the daemon's `wired` line, and the plugins' part of it. */
+  const timing = async (id: string) => {
+    const started = Date.parse((await execa('docker', ['inspect', '-f', '{{.State.StartedAt}}', id])).stdout.trim());
+    const line = wired.get(id.slice(0, 12));
+    if (!line) throw new Error(`bench: ${id.slice(0, 12)} was never wired`);
+    return { latency: Date.parse(line.time) - started, pluginMs: line.pluginMs };
+  };
   // Done means: Docker's bridge has its address when `docker run -d` returns; a CNI container when the
   // daemon logs it wired (after the ADD). Each is then checked inside the container, outside the timing:
   // polling with `docker exec` during the burst would load the machine it measures.
@@ -158,28 +177,25 @@ async function daemonBurst() {
   const quiet: number[] = [];
   for (let i = 0; i < 10; i++) {
     const id = (await execa('docker', ['run', '-d', '--network', 'none', '-l', `dockcni.networks=${ws.name}`, IMAGE, 'sleep', '600'])).stdout.trim();
-    while (wiredLine(id) === undefined) await new Promise((res) => setTimeout(res, 10));
-    const started = Date.parse((await execa('docker', ['inspect', '-f', '{{.State.StartedAt}}', id])).stdout.trim());
-    const line = JSON.parse(wiredLine(id) ?? '{}') as { time: string; pluginMs: number };
-    quiet.push(Date.parse(line.time) - started - line.pluginMs);
+    while (!isWired(id)) await new Promise((res) => setTimeout(res, 10));
+    const { latency, pluginMs } = await timing(id);
+    quiet.push(latency - pluginMs);
     await removeAll([id]);
   }
   report(`one container at a time: dockcni's share of event-to-wired (latency minus the plugins' time) p50 ${ms(pct(quiet, 0.5))} (target <= 10 ms: ${verdict(pct(quiet, 0.5) <= 10)})`);
   const docker = await burst([], 'docker', () => true);
   await removeAll(docker.ids);
-  const cni = await burst(['--network', 'none', '-l', `dockcni.networks=${ws.name}`], 'cni', (id) => wiredLine(id) !== undefined);
+  const cni = await burst(['--network', 'none', '-l', `dockcni.networks=${ws.name}`], 'cni', isWired);
   const ratio = cni.took / docker.took;
   report(`burst of 50 docker run -d until all have an address: CNI via the daemon ${ms(cni.took)} vs Docker's bridge ${ms(docker.took)}: ${ratio.toFixed(2)}x (target <= 1.2x: ${verdict(ratio <= 1.2)})`);
   const latencies: number[] = [];
   const chains: number[] = [];
   const overheads: number[] = [];
   for (const id of cni.ids) {
-    const started = Date.parse((await execa('docker', ['inspect', '-f', '{{.State.StartedAt}}', id])).stdout.trim());
-    const line = JSON.parse(wiredLine(id) ?? '{}') as { time: string; pluginMs: number };
-    const latency = Date.parse(line.time) - started;
+    const { latency, pluginMs } = await timing(id);
     latencies.push(latency);
-    chains.push(line.pluginMs);
-    overheads.push(latency - line.pluginMs);
+    chains.push(pluginMs);
+    overheads.push(latency - pluginMs);
   }
   const overhead = pct(overheads, 0.5);
   report(`  event-to-wired latency p50 ${ms(pct(latencies, 0.5))}, p99 ${ms(pct(latencies, 0.99))}; the chain's own time (its plugins, same containers) p50 ${ms(pct(chains, 0.5))}, p99 ${ms(pct(chains, 0.99))}`);
