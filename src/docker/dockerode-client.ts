@@ -1,6 +1,7 @@
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { DockerApiError } from '../errors.js';
 import type { ContainerInfo, DockerClient, DockerEvent, EventSubscription } from './docker-client.js';
+import { loadDockerode } from './load-dockerode.js';
 
 const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
 
@@ -45,7 +46,7 @@ export class DockerodeClient implements DockerClient {
 
   constructor(host?: string) {
     this.target = host ?? process.env['DOCKER_HOST'] ?? DEFAULT_DOCKER_HOST;
-    this.docker = new Docker(dockerOptions(this.target));
+    this.docker = new (loadDockerode())(dockerOptions(this.target));
   }
 
   async ping() {
