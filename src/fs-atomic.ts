@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { readFileSync, unlinkSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 /** State and cache dirs are root-only: results name containers, addresses and netns paths. */
@@ -7,17 +8,15 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
 }
 
-/** Write, fsync, rename: a reader sees the old file or the new one, never half of one. Mode 0600. */
+/**
+ * Write, then rename: a reader sees the old file or the new one, never half of one. Mode 0600. No fsync,
+ * as libcni writes its cache: it guards only against power loss, after which every netns is gone and
+ * reconcile/gc work from whatever survived, and on a real disk it would add milliseconds to each wiring.
+ */
 export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
   await ensurePrivateDir(path.dirname(file));
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const handle = await open(tmp, 'wx', 0o600);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await writeFile(tmp, data, { flag: 'wx', mode: 0o600 });
   try {
     await rename(tmp, file);
   } catch (error) {
@@ -37,6 +36,15 @@ export async function removeIfExists(file: string): Promise<boolean> {
   }
 }
 
+/** For tiny files on tmpfs, where a synchronous call is cheaper than a trip through the thread pool. */
+export function removeIfExistsSync(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}
+
 /** A directory's entries; a directory that does not exist yet is empty. */
 export async function readdirOrEmpty(dir: string): Promise<string[]> {
   try {
@@ -51,6 +59,15 @@ export async function readdirOrEmpty(dir: string): Promise<string[]> {
 export async function readTextIfExists(file: string): Promise<string | undefined> {
   try {
     return await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+export function readTextIfExistsSync(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;

@@ -50,7 +50,7 @@ async function dockerChecks(ctx: DoctorDeps): Promise<{ results: CheckResult[]; 
   } catch (error) {
     results.push(fail('docker', describeError(error), 'start dockerd, or point --docker-host / DOCKER_HOST at it'));
   }
-  const pid = await lockHolder(path.join(locksDir(ctx.paths), 'daemon.lock'));
+  const pid = lockHolder(path.join(locksDir(ctx.paths), 'daemon.lock'));
   results.push(pid ? ok('dockcni daemon', `running (pid ${pid})`)
     : warn('dockcni daemon', 'not running: containers labelled dockcni.networks are not wired, `run -d` sandboxes wait for `dockcni gc`', 'start `dockcni daemon` (examples/systemd/dockcni.service)'));
   return { results, reachable };
