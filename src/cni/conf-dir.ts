@@ -1,4 +1,4 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, NetworkNotFoundError } from '../errors.js';
 import { MAX_CONF_BYTES, parseConfList, parseSingleConf } from './conf.js';
@@ -25,19 +25,20 @@ export interface ConfDirListing {
 const LIST_EXT = ['.conflist'];
 const SINGLE_EXT = ['.conf', '.json'];
 
-async function readConf(file: string): Promise<Buffer> {
-  // stat first: a huge file is refused before it is read; a symlink loop or unreadable file throws here.
-  const info = await stat(file);
+function readConf(file: string): Buffer {
+  // stat first: a huge file is refused before it is read, a FIFO is never opened; a symlink loop or an
+  // unreadable file throws here.
+  const info = statSync(file);
   if (!info.isFile()) throw new ConfigError(file, 'not a regular file');
   if (info.size > MAX_CONF_BYTES) {
     throw new ConfigError(file, `file is ${info.size} bytes, over the ${MAX_CONF_BYTES}-byte limit for a CNI config`);
   }
-  return readFile(file);
+  return readFileSync(file);
 }
 
-async function loadOne(file: string, single: boolean): Promise<NetworkConfigList | ConfigError> {
+function loadOne(file: string, single: boolean): NetworkConfigList | ConfigError {
   try {
-    const bytes = await readConf(file);
+    const bytes = readConf(file);
     return single ? parseSingleConf(bytes, file) : parseConfList(bytes, file);
   } catch (error) {
     if (error instanceof ConfigError) return error;
@@ -47,11 +48,15 @@ async function loadOne(file: string, single: boolean): Promise<NetworkConfigList
   }
 }
 
-/** Reads every config of a conf dir. A broken file is reported, never fatal to the others. */
+/**
+ * Reads every config of a conf dir. A broken file is reported, never fatal to the others. Synchronous
+ * reads: a conf dir is a few files of a few KB, read on every wiring; from the page cache that takes
+ * ~50 µs, against a thread-pool round trip per call (0.3–1.3 ms in all, measured in the daemon).
+ */
 export async function loadConfDir(dir: string): Promise<ConfDirListing> {
   let entries: string[];
   try {
-    entries = (await readdir(dir)).sort();
+    entries = readdirSync(dir).sort();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { dir, exists: false, networks: [], problems: [], shadowed: [] };
     throw new ConfigError(dir, `cannot read conf dir: ${(error as Error).message}`, { cause: error });
@@ -60,7 +65,7 @@ export async function loadConfDir(dir: string): Promise<ConfDirListing> {
     ...entries.filter((e) => LIST_EXT.includes(path.extname(e))).map((e) => ({ file: path.join(dir, e), single: false })),
     ...entries.filter((e) => SINGLE_EXT.includes(path.extname(e))).map((e) => ({ file: path.join(dir, e), single: true })),
   ];
-  const loaded = await Promise.all(ordered.map(({ file, single }) => loadOne(file, single)));
+  const loaded = ordered.map(({ file, single }) => loadOne(file, single));
   const networks = new Map<string, NetworkConfigList>();
   const problems: ConfigError[] = [];
   const shadowed: ShadowedNetwork[] = [];
