@@ -67,9 +67,8 @@ export class Wirer {
         throw new WireError(target.name, undefined, error);
       }
       if (request.networks.some((n) => n.capabilityArgs['portMappings'] !== undefined)) await this.options.firewall.allowPortMapped();
-      const netns = await this.options.pins.pin(target.containerId, target.pid);
       const record: AttachmentRecord = {
-        containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns, origin: target.origin,
+        containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns: this.options.pins.pathFor(target.containerId), origin: target.origin,
         networks: request.networks.map((n) => ({
           network: n.network, ifName: n.ifName, state: 'adding', addresses: [],
           args: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', this.options.podNamespace], ['K8S_POD_NAME', target.name],
@@ -78,7 +77,7 @@ export class Wirer {
         })),
         updatedAt: '',
       };
-      await this.options.store.write(record);
+      await this.pinAndRecord(target, record);
       const dns: CniDns[] = [];
       for (const [i, attachment] of record.networks.entries()) {
         this.options.onProgress?.(`wiring ${attachment.ifName} on ${attachment.network}…`);
@@ -89,7 +88,6 @@ export class Wirer {
           attachment.mac = ifIndex === undefined || ifIndex < 0 ? undefined : result.interfaces?.[ifIndex]?.mac;
           attachment.state = 'wired';
           if (result.dns) dns.push(result.dns);
-          await this.options.store.write(record);
         } catch (error) {
           attachment.state = 'failed';
           attachment.error = describeError(error);
@@ -104,7 +102,9 @@ export class Wirer {
           throw failure;
         }
       }
-      await this.writeContainerFiles(target, record, dns);
+      // Written once, when every network is wired: a crash before this leaves networks in `adding`,
+      // and teardown DELs those as it DELs wired ones (from the cache ADD wrote).
+      await Promise.all([this.options.store.write(record), this.writeContainerFiles(target, record, dns)]);
       return record;
     } finally {
       await release();
@@ -162,6 +162,22 @@ export class Wirer {
     }
     if (keepFailed) await this.options.store.write({ ...record, netns: '' });
     else await this.options.store.remove(record.containerId);
+  }
+
+  /**
+   * The pin and the intent record are independent and both must exist before ADD, so they are made
+   * together (a mount(8) process and a file write). Whichever failed, the other is undone.
+   */
+  private async pinAndRecord(target: WireTarget, record: AttachmentRecord): Promise<void> {
+    const [pinned, recorded] = await Promise.allSettled([this.options.pins.pin(target.containerId, target.pid), this.options.store.write(record)]);
+    if (pinned.status === 'rejected') {
+      if (recorded.status === 'fulfilled') await this.options.store.remove(target.containerId);
+      throw pinned.reason;
+    }
+    if (recorded.status === 'rejected') {
+      await this.options.pins.unpin(target.containerId);
+      throw recorded.reason;
+    }
   }
 
   private async checkAddresses(self: string, request: WireRequest, lists: readonly NetworkConfigList[]): Promise<void> {

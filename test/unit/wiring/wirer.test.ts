@@ -1,0 +1,72 @@
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import test from 'ava';
+import type { CniEngine } from '../../../src/cni/engine.js';
+import { FileLocks } from '../../../src/cni/lock.js';
+import { AttachmentStore } from '../../../src/state/attachment-store.js';
+import type { NetnsPins } from '../../../src/wiring/netns-pins.js';
+import { Wirer } from '../../../src/wiring/wirer.js';
+
+const ID = 'c'.repeat(64);
+
+/** Pins that remember what they hold and fail when told to. */
+class FakePins implements NetnsPins {
+  readonly dir = '/run/fake-pins';
+  readonly held = new Set<string>();
+  constructor(private readonly failPin: boolean) {}
+  pathFor(id: string) { return path.join(this.dir, id); }
+  async pin(id: string) {
+    if (this.failPin) throw new Error('mount: permission denied');
+    this.held.add(id);
+    return this.pathFor(id);
+  }
+  async unpin(id: string) { this.held.delete(id); }
+  async isPinned(id: string) { return this.held.has(id); }
+  async list() { return [...this.held]; }
+}
+
+async function setup(t: { teardown(fn: () => Promise<void>): void }, pins: FakePins, store: (dir: string) => AttachmentStore) {
+  const root = await mkdtemp(path.join(tmpdir(), 'dockcni-wirer-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const confDir = path.join(root, 'net.d');
+  await mkdir(confDir);
+  await writeFile(path.join(confDir, 'n.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'noop' }] }));
+  const added: string[] = [];
+  const engine = { add: async () => { added.push('ADD'); return { cniVersion: '1.0.0' }; } } as unknown as CniEngine;
+  const records = store(path.join(root, 'state'));
+  const wirer = new Wirer({ engine, store: records, pins, locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined } });
+  return { wirer, records, added };
+}
+
+const target = { containerId: ID, name: 'web', pid: 4242, startedAt: 't0', origin: 'daemon' as const };
+const request = { networks: [{ network: 'n', ifName: 'eth0', capabilityArgs: {}, extraArgs: [] }] };
+
+test('a pin that fails leaves no intent record behind, and no plugin runs', async (t) => {
+  const pins = new FakePins(true);
+  const { wirer, records, added } = await setup(t, pins, (dir) => new AttachmentStore(dir));
+  await t.throwsAsync(wirer.wire(target, request), { message: /permission denied/ });
+  t.is(await records.read(ID), undefined);
+  t.deepEqual(await readdir(records.dir).catch(() => []), []);
+  t.deepEqual(added, []);
+});
+
+test('an intent record that cannot be written leaves no pin behind, and no plugin runs', async (t) => {
+  const pins = new FakePins(false);
+  class FullDisk extends AttachmentStore {
+    override async write(): Promise<void> { throw new Error('ENOSPC: no space left on device'); }
+  }
+  const { wirer, added } = await setup(t, pins, (dir) => new FullDisk(dir));
+  await t.throwsAsync(wirer.wire(target, request), { message: /ENOSPC/ });
+  t.deepEqual([...pins.held], []);
+  t.deepEqual(added, []);
+});
+
+test('a wiring that succeeds leaves the pin and one record in the wired state', async (t) => {
+  const pins = new FakePins(false);
+  const { wirer, records, added } = await setup(t, pins, (dir) => new AttachmentStore(dir));
+  await wirer.wire(target, request);
+  t.deepEqual([...pins.held], [ID]);
+  t.deepEqual(added, ['ADD']);
+  t.deepEqual((await records.read(ID))?.networks.map((n) => n.state), ['wired']);
+});
