@@ -1,7 +1,7 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { DockcniError } from '../errors.js';
-import { readTextIfExistsSync, removeIfExistsSync } from '../fs-atomic.js';
+import { readdirOrEmptySync, readTextIfExistsSync, removeIfExistsSync } from '../fs-atomic.js';
 
 export type Release = () => Promise<void>;
 
@@ -35,8 +35,6 @@ function ownerAlive(owner: string): boolean {
   const pid = Number(owner.split(' ')[0]);
   return Number.isInteger(pid) && pid > 0 && processIdentity(pid) === owner;
 }
-
-const isErrno = (error: unknown, code: string) => (error as NodeJS.ErrnoException).code === code;
 
 /** The live pid holding a lock file, or undefined when it is free or its holder is dead. */
 export function lockHolder(file: string): number | undefined {
@@ -170,15 +168,8 @@ export class FileLocks implements Locks {
   }
 
   private liveHolders(dir: string): string[] {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch (error) {
-      if (isErrno(error, 'ENOENT')) return [];
-      throw error;
-    }
     const live: string[] = [];
-    for (const name of names) {
+    for (const name of readdirOrEmptySync(dir)) {
       const [pid, start] = name.split('_');
       if (ownerAlive(`${pid} ${start}`)) live.push(`${pid} ${start}`);
       else removeIfExistsSync(path.join(dir, name));
@@ -191,7 +182,7 @@ export class FileLocks implements Locks {
     try {
       fd = openSync(file, 'wx', 0o600);
     } catch (error) {
-      if (isErrno(error, 'EEXIST')) return false;
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw error;
     }
     try {
