@@ -50,8 +50,9 @@ export class BindMountPins implements NetnsPins {
     } catch (error) {
       throw new DockcniError('no-netns', `cannot read ${source}: the container's process is gone`, { cause: error });
     }
-    if (this.pinned(target)) {
-      if (statSync(target).ino === ns) return target;
+    const pinnedIno = this.pinnedIno(target);
+    if (pinnedIno !== undefined) {
+      if (pinnedIno === ns) return target;
       await this.unpin(containerId);
     }
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
@@ -67,22 +68,25 @@ export class BindMountPins implements NetnsPins {
 
   async unpin(containerId: string): Promise<void> {
     const target = this.pathFor(containerId);
-    if (this.pinned(target)) {
+    if (this.pinnedIno(target) !== undefined) {
       await run('umount', [target]);
     }
     removeIfExistsSync(target);
   }
 
   async isPinned(containerId: string): Promise<boolean> {
-    return this.pinned(this.pathFor(containerId));
+    return this.pinnedIno(this.pathFor(containerId)) !== undefined;
   }
 
-  /** Synchronous like FileLocks: two stats on tmpfs and /proc, on every container's way to its first plugin. */
-  private pinned(target: string): boolean {
+  /**
+   * The inode of the namespace pinned there, or undefined when nothing is. Synchronous like FileLocks:
+   * two stats on tmpfs, on every container's way to its first plugin.
+   */
+  private pinnedIno(target: string): number | undefined {
     const file = statSync(target, { throwIfNoEntry: false });
     const dir = statSync(this.dir, { throwIfNoEntry: false });
     // A bind-mounted netns lives on nsfs: its device differs from the directory's.
-    return file !== undefined && dir !== undefined && file.dev !== dir.dev;
+    return file !== undefined && dir !== undefined && file.dev !== dir.dev ? file.ino : undefined;
   }
 
   async list(): Promise<string[]> {
