@@ -138,33 +138,38 @@ async function processCpu(pid: number): Promise<{ self: number; children: number
   return { self: (f[11]! + f[12]!) / 100, children: (f[13]! + f[14]!) / 100 };
 }
 
+/**
+ * Each complete line of a process's output, once, as it arrives: rescanning the whole output while
+ * polling would load the machine during the burst it measures.
+ */
+function eachLine(stream: NodeJS.ReadableStream | null | undefined, onLine: (line: string) => void): void {
+  let pending = '';
+  stream?.on('data', (d: Buffer) => {
+    const lines = (pending + d.toString()).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) onLine(line);
+  });
+}
+
 async function daemonBurst() {
   const ws = await workspace(103);
   const daemon = execa('node', [...DAEMON_NODE_FLAGS, BIN, 'daemon', ...ws.flags, '--log-format', 'json', '--concurrency', '8'], { buffer: false, reject: false, all: true });
-  // Each log line is parsed once, as it arrives: rescanning the whole log while polling would load the
-  // machine during the burst it measures.
   const wired = new Map<string, { time: string; pluginMs: number }>();
   const unwired = new Set<string>();
   let reconciled = false;
-  let pending = '';
-  daemon.all?.on('data', (d: Buffer) => {
-    const lines = (pending + d.toString()).split('\n');
-    pending = lines.pop() ?? '';
-    for (const text of lines.filter((l) => l.startsWith('{'))) {
-      const line = JSON.parse(text) as { msg: string; id?: string; time: string; pluginMs: number };
-      if (line.msg === 'reconciled') reconciled = true;
-      if (line.msg === 'wired' && line.id !== undefined) wired.set(line.id, line);
-      if (line.msg === 'unwired' && line.id !== undefined) unwired.add(line.id);
-    }
+  eachLine(daemon.all, (text) => {
+    if (!text.startsWith('{')) return;
+    const line = JSON.parse(text) as { msg: string; id?: string; time: string; pluginMs: number };
+    if (line.msg === 'reconciled') reconciled = true;
+    if (line.msg === 'wired' && line.id !== undefined) wired.set(line.id, line);
+    if (line.msg === 'unwired' && line.id !== undefined) unwired.add(line.id);
   });
   // Docker's own start events, with Docker's own timestamps: where "event-to-wired" starts.
   const events = execa('docker', ['events', '--filter', 'type=container', '--filter', 'event=start', '--format', '{{.ID}} {{.TimeNano}}'], { buffer: false, reject: false });
   const startedAt = new Map<string, number>();
-  let eventsPending = '';
-  events.stdout?.on('data', (d: Buffer) => {
-    const lines = (eventsPending + d.toString()).split('\n');
-    eventsPending = lines.pop() ?? '';
-    for (const [id, nano] of lines.map((l) => l.split(' '))) if (id && nano) startedAt.set(id.slice(0, 12), Number(BigInt(nano) / 1000n) / 1000);
+  eachLine(events.stdout, (line) => {
+    const [id, nano] = line.split(' ');
+    if (id && nano) startedAt.set(id.slice(0, 12), Number(BigInt(nano) / 1000n) / 1000);
   });
   while (!reconciled) await new Promise((r) => setTimeout(r, 50));
   const pid = daemon.pid ?? 0;
