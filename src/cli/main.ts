@@ -23,17 +23,29 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     import('yargs'), import('./commands/attach.js'), import('./commands/cni.js'), import('./commands/daemon.js'), import('./commands/doctor.js'),
     import('./commands/networks.js'), import('./commands/state.js'),
   ]);
+  // yargs may hand one failure to .fail() more than once (nested commands, async handlers): one report.
+  let reported = false;
+  const report = (text: string, code: number) => {
+    if (reported) return;
+    reported = true;
+    process.stderr.write(`${text}\n`);
+    process.exitCode = code;
+  };
   try {
     await yargs(argv)
       .scriptName('dockcni')
+      // Shown in the help only: `run` is parsed by hand above, before yargs loads.
+      .command('run [docker run flags] IMAGE [COMMAND…]', 'docker run with CNI networking in place before the app starts (see `dockcni run --help`)')
       .command([cniCommand, networksCommand, daemonCommand, lsCommand, inspectCommand, gcCommand, attachCommand, detachCommand, doctorCommand] as CommandModule[])
+      .completion('completion', 'print a bash completion script (dockcni completion >> ~/.bashrc)')
       .demandCommand(1, 'name a command; see `dockcni --help`')
       .strictCommands()
       .strictOptions()
+      .example('$0 run --rm -p 8080:80 IMAGE', 'docker run, wired on the embedded dockcni network')
+      .example('$0 doctor', 'is this host ready for CNI?')
       .fail((message, error) => {
-        if (error) process.stderr.write(`${formatError(error)}\n`);
-        else process.stderr.write(`dockcni: ${message}\nrun \`dockcni --help\` for usage\n`);
-        process.exitCode = error ? 1 : 2;
+        if (error) report(formatError(error), 1);
+        else report(`dockcni: ${message}\nrun \`dockcni --help\` for usage`, 2);
         throw new ReportedError(message ?? error?.message);
       })
       .help()
@@ -42,8 +54,6 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
       .parseAsync();
   } catch (error) {
     // Errors of async handlers in nested commands arrive here rather than in .fail().
-    if (error instanceof ReportedError) return;
-    process.stderr.write(`${formatError(error)}\n`);
-    process.exitCode = 1;
+    if (!(error instanceof ReportedError)) report(formatError(error), 1);
   }
 }

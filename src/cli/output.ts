@@ -38,6 +38,10 @@ export function traceTo(stream: Writable): TraceSink {
 /** The user-facing report of any error: message, plugin details, the fix. */
 export function formatError(error: unknown): string {
   if (!(error instanceof Error)) return `dockcni: ${String(error)}`;
+  const denied = deniedPath(error);
+  if (denied !== undefined && process.getuid?.() !== 0) {
+    return `dockcni: permission denied: ${denied}\n  fix: run dockcni as root (sudo dockcni …): it manages network namespaces, iptables and CNI state under /var/lib and /run`;
+  }
   const lines = [`dockcni: ${error.message}`];
   if (error instanceof CniPluginError && error.stderr && error.kind !== 'no-output') {
     lines.push(`  plugin stderr: ${error.stderr.trim().split('\n').slice(0, 5).join('\n    ')}`);
@@ -49,6 +53,15 @@ export function formatError(error: unknown): string {
   if (fix !== undefined) lines.push(`  fix: ${fix}`);
   else if (!(error instanceof DockcniError) && error.cause instanceof Error) lines.push(`  cause: ${error.cause.message}`);
   return lines.join('\n');
+}
+
+/** The path of an EACCES/EPERM anywhere in the cause chain. */
+function deniedPath(error: Error): string | undefined {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') return (e as NodeJS.ErrnoException).path ?? e.message;
+  }
+  return undefined;
 }
 
 /** Aligned columns for human tables. */

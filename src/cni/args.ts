@@ -33,9 +33,3 @@ export function parseCniArgs(text: string, field = 'CNI_ARGS'): CniArgs {
 export function formatCniArgs(args: CniArgs): string {
   return args.map(([k, v]) => `${k}=${v}`).join(';');
 }
-
-/** Later pairs do not override earlier ones: the first occurrence of a key wins. */
-export function mergeCniArgs(first: CniArgs, then: CniArgs): CniArgs {
-  const seen = new Set(first.map(([k]) => k));
-  return [...first, ...then.filter(([k]) => !seen.has(k))];
-}

@@ -2,6 +2,7 @@ import { CniEngine, DEFAULT_PLUGIN_TIMEOUT_MS } from './engine.js';
 import { ExecaPluginExec } from './execa-plugin-exec.js';
 import type { TraceSink } from './invoke.js';
 import { FileLocks } from './lock.js';
+import { ProcNetnsGuard } from './netns-guard.js';
 
 export interface CreateEngineOptions {
   readonly pluginPath: readonly string[];
@@ -21,5 +22,6 @@ export function createEngine(options: CreateEngineOptions): CniEngine {
     cacheDir: options.cacheDir,
     timeoutMs: options.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS,
     trace: options.trace,
+    netns: new ProcNetnsGuard(),
   });
 }

@@ -1,4 +1,4 @@
-import { DockcniError } from '../errors.js';
+import { DockcniError, InvalidInputError } from '../errors.js';
 import { formatCniArgs } from './args.js';
 import { parseConfList } from './conf.js';
 import { invokePlugin, type InvokeContext, type TraceSink } from './invoke.js';
@@ -7,8 +7,13 @@ import { CniPluginError } from './plugin-error.js';
 import type { PluginExec } from './plugin-exec.js';
 import { convertResult, InvalidResultError, parseResult } from './result.js';
 import { ResultCache, type CacheEntry } from './result-cache.js';
-import type { CniCommand, CniResult, GcAttachment, NetworkConfigList, PluginConf, RuntimeConf, VersionInfo } from './types.js';
+import type { CachedAttachments, Cni, GcOutcome, GcValid } from './cni.js';
+import { staleTempFiles } from '../fs-atomic.js';
+import type { CniCommand, CniResult, NetworkConfigList, PluginConf, RuntimeConf, VersionInfo } from './types.js';
 import { pluginStdin } from './inject.js';
+import { validateContainerId, validateIfName } from './identifiers.js';
+import type { NetnsGuard } from './netns-guard.js';
+import { isValidNetworkName } from './conf.js';
 import { supportsCheck, supportsGc } from './version.js';
 
 export interface EngineOptions {
@@ -19,12 +24,8 @@ export interface EngineOptions {
   /** Per plugin call; the plugin is killed past it. */
   readonly timeoutMs: number;
   readonly trace?: TraceSink | undefined;
-}
-
-export interface GcOutcome {
-  /** Cached attachments that were not valid and were DELeted. */
-  readonly deleted: readonly CacheEntry[];
-  readonly errors: readonly Error[];
+  /** Refuses the host's own netns and an ADD onto a link that already exists. */
+  readonly netns: NetnsGuard;
 }
 
 /** 2 minutes: generous, because the dhcp plugin may wait for a lease; a hung plugin still ends. */
@@ -32,15 +33,22 @@ export const DEFAULT_PLUGIN_TIMEOUT_MS = 120_000;
 
 /** The runtime arguments an attachment was ADDed with, as its cache entry remembers them. */
 export function runtimeConfFromCache(entry: CacheEntry): RuntimeConf {
-  return { containerId: entry.containerId, netns: entry.netns, ifName: entry.ifName, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs };
+  return { containerId: entry.containerId, netns: entry.netns ?? '', ifName: entry.ifName, args: entry.cniArgs, capabilityArgs: entry.capabilityArgs };
+}
+
+/** What becomes a lock or cache file name, and what plugins receive as identity, checked first. */
+function validateTarget(network: string, rt: RuntimeConf): void {
+  if (!isValidNetworkName(network)) throw new InvalidInputError('network name', network, 'use letters, digits, "_", "." and "-", starting with a letter or digit');
+  validateContainerId(rt.containerId);
+  validateIfName(rt.ifName);
 }
 
 /**
  * libcni's CNIConfig: runs network lists (ADD in order, CHECK/DEL from the cache, DEL in reverse), with
  * what the spec asks and libcni leaves out: DEL after a failed ADD, typed failures, timeouts, locks.
  */
-export class CniEngine {
-  readonly cache: ResultCache;
+export class CniEngine implements Cni {
+  private readonly cache: ResultCache;
   private readonly invoke: InvokeContext;
 
   constructor(private readonly options: EngineOptions) {
@@ -48,13 +56,27 @@ export class CniEngine {
     this.invoke = { exec: options.exec, pluginPath: options.pluginPath, timeoutMs: options.timeoutMs, trace: options.trace };
   }
 
+  async cachedAttachment(network: string, containerId: string, ifName: string): Promise<CacheEntry | undefined> {
+    return this.cache.read(network, containerId, ifName);
+  }
+
+  async cachedAttachments(): Promise<CachedAttachments> {
+    const [{ entries, skipped }, orphanedTemps] = await Promise.all([this.cache.scan(), staleTempFiles(this.cache.resultsDir)]);
+    return { entries, skipped, orphanedTemps };
+  }
+
   /** ADD the list; on any failure, DEL what was done and rethrow the original failure. */
   async add(list: NetworkConfigList, rt: RuntimeConf): Promise<CniResult> {
+    validateTarget(list.name, rt);
     const release = await this.options.locks.attachment(list.name, rt.containerId, rt.ifName);
     try {
+      // Refused before any plugin runs: nothing to roll back, and a link that was there stays.
+      await this.options.netns.check('ADD', rt);
       let result: CniResult | undefined;
+      let ran = 0;
       try {
         for (const plugin of list.plugins) {
+          ran += 1;
           const stdout = await this.call('ADD', list, plugin, rt, result);
           result = convertResult(this.parseAddResult(plugin, stdout), list.cniVersion);
         }
@@ -62,7 +84,8 @@ export class CniEngine {
         await this.cache.write(list.name, list.bytes, rt, result);
         return result;
       } catch (error) {
-        await this.rollback(list, rt, result, error);
+        // Only the plugins that ran may have made state; the failed one may have made part of its own.
+        await this.rollback({ ...list, plugins: list.plugins.slice(0, ran) }, rt, result, error);
         throw error;
       }
     } finally {
@@ -72,8 +95,10 @@ export class CniEngine {
 
   /** CHECK against the cached result and config; refused before 0.4.0 and without a prior ADD. */
   async check(list: NetworkConfigList, rt: RuntimeConf): Promise<void> {
+    validateTarget(list.name, rt);
     const release = await this.options.locks.attachment(list.name, rt.containerId, rt.ifName);
     try {
+      await this.options.netns.check('CHECK', rt);
       const cached = await this.cache.read(list.name, rt.containerId, rt.ifName);
       if (cached === undefined) {
         throw new DockcniError('not-attached', `no cached result for ${list.name}/${rt.containerId}/${rt.ifName}: CHECK needs a prior ADD`);
@@ -94,60 +119,67 @@ export class CniEngine {
    * edited since ADD still tears down what was set up. Idempotent; the cache entry goes last.
    */
   async del(network: string, rt: RuntimeConf, current?: NetworkConfigList): Promise<void> {
+    validateTarget(network, rt);
     const release = await this.options.locks.attachment(network, rt.containerId, rt.ifName);
     try {
-      const cached = await this.cache.read(network, rt.containerId, rt.ifName);
-      const list = cached ? this.cachedList(cached) : current;
-      if (list === undefined) {
-        throw new DockcniError('network-not-found', `cannot DEL ${network}/${rt.containerId}/${rt.ifName}: no cached attachment and no config for network "${network}"`);
-      }
-      // A caller that does not repeat the ADD's args (cnitool users, gc) still tears down what they set up:
-      // portmap, for one, removes nothing without the portMappings it was given.
-      const delRt = cached ? {
-        ...rt,
-        args: rt.args.length > 0 ? rt.args : cached.cniArgs,
-        capabilityArgs: Object.keys(rt.capabilityArgs).length > 0 ? rt.capabilityArgs : cached.capabilityArgs,
-      } : rt;
-      await this.delChain(list, delRt, cached?.result);
-      await this.cache.remove(network, rt.containerId, rt.ifName);
+      await this.delHeld(network, rt, current);
     } finally {
       await release();
     }
   }
 
+  /** DEL with the attachment (or its whole network) already held by the caller. */
+  private async delHeld(network: string, rt: RuntimeConf, current: NetworkConfigList | undefined): Promise<void> {
+    await this.options.netns.check('DEL', rt);
+    const cached = await this.cache.read(network, rt.containerId, rt.ifName);
+    const list = cached ? this.cachedList(cached) : current;
+    if (list === undefined) {
+      throw new DockcniError('network-not-found', `cannot DEL ${network}/${rt.containerId}/${rt.ifName}: no cached attachment and no config for network "${network}"`);
+    }
+    // A caller that does not repeat the ADD's args (cnitool users, gc) still tears down what they set up:
+    // portmap, for one, removes nothing without the portMappings it was given.
+    const delRt = cached ? {
+      ...rt,
+      args: rt.args.length > 0 ? rt.args : cached.cniArgs,
+      capabilityArgs: Object.keys(rt.capabilityArgs).length > 0 ? rt.capabilityArgs : cached.capabilityArgs,
+    } : rt;
+    await this.delChain(list, delRt, cached?.result);
+    await this.cache.remove(network, rt.containerId, rt.ifName);
+  }
+
   /**
-   * Spec GC: DEL every cached attachment of the list that is not valid, then (1.1.0, unless disableGC)
-   * send GC to each plugin with the valid attachments. GC holds the network exclusively, and keeps
-   * anything cached by then, so an ADD that finished meanwhile is never collected.
+   * Spec GC: DEL every cached attachment of the list that `valid` does not keep, then (1.1.0, unless
+   * disableGC) send GC to each plugin with the attachments kept. The whole of it holds the network
+   * exclusively: an ADD in flight finishes first, and none starts until GC is done.
    */
-  async gc(list: NetworkConfigList, valid: readonly GcAttachment[]): Promise<GcOutcome> {
-    const isValid = (e: CacheEntry) => valid.some((v) => v.containerID === e.containerId && v.ifname === e.ifName);
-    const stale = (await this.cache.list()).filter((e) => e.networkName === list.name && !isValid(e));
+  async gc(list: NetworkConfigList, valid: GcValid): Promise<GcOutcome> {
     const deleted: CacheEntry[] = [];
     const errors: Error[] = [];
-    for (const entry of stale) {
-      try {
-        await this.del(list.name, runtimeConfFromCache(entry), list);
-        deleted.push(entry);
-      } catch (error) {
-        errors.push(error as Error);
+    const release = await this.options.locks.network(list.name);
+    try {
+      const cached = (await this.cache.list()).filter((e) => e.networkName === list.name);
+      const keep = await valid(cached);
+      const isKept = (e: CacheEntry) => keep.some((v) => v.containerID === e.containerId && v.ifname === e.ifName);
+      for (const entry of cached.filter((e) => !isKept(e))) {
+        try {
+          await this.delHeld(list.name, runtimeConfFromCache(entry), list);
+          deleted.push(entry);
+        } catch (error) {
+          errors.push(error as Error);
+        }
       }
-    }
-    if (supportsGc(list.cniVersion) && !list.disableGC) {
-      const release = await this.options.locks.network(list.name);
-      try {
-        const cached = (await this.cache.list()).filter((e) => e.networkName === list.name);
-        const keep = [...valid, ...cached.map((e) => ({ containerID: e.containerId, ifname: e.ifName }))];
+      if (supportsGc(list.cniVersion) && !list.disableGC) {
+        const left = cached.filter((e) => !deleted.includes(e)).map((e) => ({ containerID: e.containerId, ifname: e.ifName }));
         for (const plugin of list.plugins) {
           try {
-            await invokePlugin(this.invoke, { plugin: plugin.type, command: 'GC', env: {}, stdin: pluginStdin(list, plugin, { validAttachments: keep }) });
+            await invokePlugin(this.invoke, { plugin: plugin.type, command: 'GC', env: {}, stdin: pluginStdin(list, plugin, { validAttachments: [...keep, ...left] }) });
           } catch (error) {
             errors.push(error as Error);
           }
         }
-      } finally {
-        await release();
       }
+    } finally {
+      await release();
     }
     return { deleted, errors };
   }

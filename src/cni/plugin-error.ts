@@ -93,8 +93,8 @@ export class CniPluginError extends DockcniError {
     this.signal = fields.signal;
   }
 
-  /** Spec code 11: the caller may retry the operation later. */
+  /** Spec code 11 ("try again later"), or a plugin that hung or crashed: a later attempt may pass. */
   get retryable(): boolean {
-    return this.cniCode === 11;
+    return this.cniCode === 11 || this.kind === 'timeout' || this.kind === 'signal';
   }
 }

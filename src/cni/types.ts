@@ -29,6 +29,11 @@ export interface RuntimeConf {
   readonly args: readonly (readonly [string, string])[];
   /** Capability args (`portMappings`, `ips`, `mac`, `bandwidth`, …); each plugin gets only those it declares. */
   readonly capabilityArgs: Readonly<Record<string, unknown>>;
+  /**
+   * Not in libcni: a process the caller knows lives in `netns`. The engine verifies it and then reads
+   * the netns's links through /proc instead of starting a process to enter it.
+   */
+  readonly netnsPid?: number | undefined;
 }
 
 export interface CniInterface {

@@ -1,6 +1,5 @@
 import type { DockerClient, DockerEvent, EventSubscription } from '../docker/docker-client.js';
 import { describeError, fixOf } from '../errors.js';
-import type { AttachmentStore } from '../state/attachment-store.js';
 import { NETWORKS_LABEL } from '../wiring/labels.js';
 import type { ContainerHandlers } from './handlers.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -10,16 +9,12 @@ import type { Reconciler } from './reconciler.js';
 
 export interface DaemonOptions {
   readonly docker: DockerClient;
-  /** The records as they stand after reconcile's own cleanup: what spec GC must keep. */
-  readonly store: Pick<AttachmentStore, 'list'>;
   readonly handlers: ContainerHandlers;
   readonly reconciler: Reconciler;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly concurrency: number;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Follows Docker events and keeps every labelled container wired. On each (re)connection it subscribes
@@ -32,6 +27,8 @@ export class Daemon {
   private subscription: EventSubscription | undefined;
   private stopping = false;
   private wake: (() => void) | undefined;
+  /** Cache files already warned about: once per file, not on every reconcile. */
+  private readonly reported = new Set<string>();
 
   constructor(private readonly o: DaemonOptions) {
     this.queue = new KeyedQueue(o.concurrency, (key, error) => {
@@ -39,25 +36,57 @@ export class Daemon {
     });
   }
 
-  /** Runs until stop(); reconnects to Docker with backoff. */
+  /**
+   * Runs until stop(); reconnects to Docker with backoff. Exactly one event subscription is live at a
+   * time; a reconcile that fails is retried on its own, while events keep being handled.
+   */
   async run(): Promise<void> {
     for (let delay = 500; !this.stopping; delay = Math.min(delay * 2, 10_000)) {
+      let reconciling: Promise<void> | undefined;
       try {
         const version = await this.o.docker.ping();
-        this.subscription = await this.o.docker.events(this.lastEvent, (event) => this.dispatch(event));
+        this.subscription = await this.o.docker.events(this.lastEvent, (event) => this.dispatch(event), (line, error) => {
+          this.o.log.log('warn', 'skipped an event Docker sent that is not JSON', { line: line.slice(0, 200), error: describeError(error) });
+        });
         this.o.log.log('info', 'connected to Docker', { version: version.version, api: version.apiVersion, resumeFrom: this.lastEvent?.toString() });
         this.o.metrics.healthy = true;
-        await this.reconcile();
         delay = 500;
-        await this.subscription.ended;
+        const subscription = this.subscription;
+        reconciling = this.reconcileWhile(() => this.subscription === subscription);
+        await subscription.ended;
         if (!this.stopping) this.o.log.log('warn', 'Docker event stream ended; reconnecting');
       } catch (error) {
         if (!this.stopping) this.o.log.log('error', 'Docker unavailable; retrying', { error: describeError(error), fix: fixOf(error), retryInMs: delay });
+      } finally {
+        this.subscription?.close();
+        this.subscription = undefined;
       }
       this.o.metrics.healthy = false;
-      if (!this.stopping) await new Promise<void>((resolve) => { this.wake = resolve; void sleep(delay).then(() => resolve()); });
+      await reconciling;
+      if (!this.stopping) await this.pause(delay);
     }
     await this.queue.drain();
+  }
+
+  /** Retries reconcile with its own backoff for as long as `live()`: its failure is not Docker's. */
+  private async reconcileWhile(live: () => boolean): Promise<void> {
+    for (let delay = 1000; live() && !this.stopping; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        await this.reconcile();
+        return;
+      } catch (error) {
+        if (!live() || this.stopping) return;
+        this.o.log.log('error', 'reconcile failed; retrying', { error: describeError(error), fix: fixOf(error), retryInMs: delay });
+      }
+      await this.pause(delay);
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => { clearTimeout(timer); resolve(); };
+    });
   }
 
   /**
@@ -82,18 +111,23 @@ export class Daemon {
   /** Wires what is missing and removes what is stale, then spec GC. */
   async reconcile(): Promise<void> {
     const inventory = await this.o.reconciler.inventory();
+    for (const skipped of inventory.skippedCache) {
+      if (this.reported.has(skipped.path)) continue;
+      this.reported.add(skipped.path);
+      this.o.log.log('warn', 'left alone a file in the CNI cache that dockcni cannot read', { file: skipped.path, why: skipped.reason });
+    }
     // Through the per-container queue, so a stale attachment is removed before its container is re-wired.
     // Only these tasks are awaited: events keep arriving meanwhile, and the queue may never be empty.
     const tasks = [
       ...inventory.leftovers.map((item) => this.queue.push(item.containerId, async () => {
         for (const error of await this.o.reconciler.clean([item])) this.o.log.log('error', 'cleanup failed', { error: error.message });
-      })),
+      }, 'del')),
       ...inventory.unwired.map((c) => this.queue.push(c.id, () => this.o.handlers.started(c.id, c))),
     ];
     await Promise.all(tasks);
-    for (const error of await this.o.reconciler.gcNetworks(await this.o.store.list())) {
-      this.o.log.log('error', 'CNI GC failed', { error: describeError(error) });
-    }
+    const gc = await this.o.reconciler.gcNetworks();
+    for (const entry of gc.deleted) this.o.log.log('info', 'CNI GC removed a stale attachment', { network: entry.networkName, id: entry.containerId.slice(0, 12), ifname: entry.ifName });
+    for (const error of gc.errors) this.o.log.log('error', 'CNI GC failed', { error: describeError(error) });
     this.o.log.log('info', 'reconciled', { wired: inventory.unwired.length, cleaned: inventory.leftovers.length });
   }
 
@@ -102,7 +136,7 @@ export class Daemon {
     if (event.action === 'start' && event.labels[NETWORKS_LABEL] !== undefined) {
       void this.queue.push(event.id, () => this.o.handlers.started(event.id));
     } else if (event.action === 'die' || event.action === 'destroy') {
-      void this.queue.push(event.id, () => this.o.handlers.stopped(event.id, event.labels));
+      void this.queue.push(event.id, () => this.o.handlers.stopped(event.id, event.labels), 'del');
     }
   }
 }

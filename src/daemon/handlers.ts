@@ -1,7 +1,8 @@
-import { describeError, fixOf } from '../errors.js';
+import { describeError, DockcniError, DockerApiError, fixOf } from '../errors.js';
 import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { CniPluginError } from '../cni/plugin-error.js';
-import { parseLabels, podName, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions, type WireRequest } from '../wiring/labels.js';
+import { CONTAINER_ID } from '../state/attachment.js';
+import { parseLabels, SANDBOX_LABEL, type LabelOptions, type WireRequest } from '../wiring/labels.js';
 import type { Wirer } from '../wiring/wirer.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -11,12 +12,12 @@ export type FailurePolicy = 'stop' | 'kill' | 'ignore';
 
 export interface HandlerOptions {
   readonly docker: DockerClient;
-  readonly wirer: Pick<Wirer, 'wire' | 'unwire'>;
+  readonly wirer: Pick<Wirer, 'wire' | 'unwire' | 'isSandboxOf'>;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly labels: LabelOptions;
   readonly onFailure: FailurePolicy;
-  /** Attempts after the first, with doubling backoff from retryDelayMs. */
+  /** Attempts after the first, for failures that may pass (see `retryable`), with doubling backoff from retryDelayMs. */
   readonly retries: number;
   readonly retryDelayMs: number;
   /** Where the plugins' share of each wiring is read from, for the `wired` log line. */
@@ -47,11 +48,10 @@ export class ContainerHandlers {
       return;
     }
     if (request === undefined) return;
-    const origin = container.labels[ROLE_LABEL] === 'sandbox' ? 'run' : 'daemon';
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       try {
-        const record = await this.o.wirer.wire({ ...container, name: podName(container.name, container.labels), containerId: id, origin }, request);
+        const record = await this.o.wirer.wire({ ...container, containerId: id, origin: 'daemon' }, request);
         const tookMs = performance.now() - started;
         this.o.metrics.observe('add', true, tookMs / 1000);
         const timing = { tookMs: Math.round(tookMs), pluginMs: this.o.pluginTime && Math.round(this.o.pluginTime.take(id)) };
@@ -68,7 +68,7 @@ export class ContainerHandlers {
         });
         const now = await this.o.docker.inspect(id);
         if (!now?.running || now.pid !== container.pid) return;
-        if (attempt >= this.o.retries) {
+        if (attempt >= this.o.retries || !retryable(error)) {
           await this.applyPolicy(container);
           return;
         }
@@ -77,15 +77,17 @@ export class ContainerHandlers {
     }
   }
 
-  /** die or destroy: DEL everything; a `run` app takes its sandbox with it. */
+  /**
+   * die or destroy: DEL everything; a `run` app takes its sandbox with it. The app's label only says
+   * where to look: the sandbox is removed when its own record, written by `run`, names this app.
+   */
   async stopped(id: string, labels: Readonly<Record<string, string>>): Promise<void> {
     await this.unwire(id);
     const sandbox = labels[SANDBOX_LABEL];
-    if (labels[ROLE_LABEL] === 'app' && sandbox !== undefined && /^[0-9a-f]{64}$/.test(sandbox)) {
-      await this.unwire(sandbox);
-      await this.o.docker.remove(sandbox);
-      this.o.log.log('info', 'removed sandbox', { app: short(id), sandbox: short(sandbox) });
-    }
+    if (sandbox === undefined || !CONTAINER_ID.test(sandbox) || !(await this.o.wirer.isSandboxOf(sandbox, id))) return;
+    await this.unwire(sandbox);
+    await this.o.docker.remove(sandbox);
+    this.o.log.log('info', 'removed sandbox', { app: short(id), sandbox: short(sandbox) });
   }
 
   async unwire(id: string): Promise<void> {
@@ -107,6 +109,19 @@ export class ContainerHandlers {
     if (this.o.onFailure === 'stop') await this.o.docker.stop(container.id, 10);
     else await this.o.docker.kill(container.id);
   }
+}
+
+/**
+ * Failures that may pass on their own: the plugin said "try again later" (CNI code 11), hung or
+ * crashed; Docker or a lock was busy. A bad label, config, network mode or port fails at once.
+ */
+export function retryable(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if (e instanceof CniPluginError) return e.retryable;
+    if (e instanceof DockerApiError) return true;
+    if (e instanceof DockcniError && e.code === 'lock-timeout') return true;
+  }
+  return false;
 }
 
 function firstPluginError(error: unknown): CniPluginError | undefined {

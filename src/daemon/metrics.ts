@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { InvalidInputError } from '../errors.js';
 
 const BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -47,12 +48,13 @@ export class Metrics {
     lines.push(...renderHistograms('dockcni_operation_duration_seconds', this.histograms));
     lines.push('# HELP dockcni_plugin_duration_seconds Time of each plugin call.', '# TYPE dockcni_plugin_duration_seconds histogram');
     lines.push(...renderHistograms('dockcni_plugin_duration_seconds', this.plugins));
-    lines.push('# TYPE dockcni_up gauge', `dockcni_up ${this.healthy ? 1 : 0}`);
     const memory = process.memoryUsage();
-    lines.push('# TYPE process_resident_memory_bytes gauge', `process_resident_memory_bytes ${memory.rss}`);
-    lines.push('# TYPE nodejs_heap_used_bytes gauge', `nodejs_heap_used_bytes ${memory.heapUsed}`);
-    lines.push('# TYPE nodejs_heap_total_bytes gauge', `nodejs_heap_total_bytes ${memory.heapTotal}`);
-    lines.push('# TYPE nodejs_external_bytes gauge', `nodejs_external_bytes ${memory.external}`);
+    const gauge = (name: string, help: string, value: number) => lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, `${name} ${value}`);
+    gauge('dockcni_up', 'Whether the daemon is connected to Docker (1) or not (0).', this.healthy ? 1 : 0);
+    gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', memory.rss);
+    gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.', memory.heapUsed);
+    gauge('nodejs_heap_total_bytes', 'V8 heap allocated, in bytes.', memory.heapTotal);
+    gauge('nodejs_external_bytes', 'Memory of C++ objects bound to JavaScript objects, in bytes.', memory.external);
     return `${lines.join('\n')}\n`;
   }
 }
@@ -61,19 +63,26 @@ export class Metrics {
 export function parseMetricsAddr(value: string): { host: string; port: number } {
   const m = /^(?:(.+):)?(\d+)$/.exec(value);
   const port = Number(m?.[2]);
-  if (!m || port < 0 || port > 65535) throw new Error(`invalid --metrics-addr ${JSON.stringify(value)}: write PORT or HOST:PORT`);
+  if (!m || port < 0 || port > 65535) throw new InvalidInputError('--metrics-addr', value, 'not PORT or HOST:PORT', 'write e.g. 9584 (loopback) or 127.0.0.1:9584');
   return { host: (m[1] ?? '127.0.0.1').replace(/^\[|\]$/g, ''), port };
 }
 
+/** A scraper needs one connection at a time; past these, a local process cannot hold the root daemon's sockets. */
+export const METRICS_MAX_CONNECTIONS = 16;
+export const METRICS_TIMEOUT_MS = 5000;
+
 export async function serveMetrics(metrics: Metrics, addr: string): Promise<{ server: Server; address: AddressInfo }> {
   const { host, port } = parseMetricsAddr(addr);
-  const server = createServer((req, res) => {
+  const server = createServer({ requestTimeout: METRICS_TIMEOUT_MS, headersTimeout: METRICS_TIMEOUT_MS, keepAliveTimeout: 1000 }, (req, res) => {
     if (req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render());
     } else if (req.url === '/healthz') {
       res.writeHead(metrics.healthy ? 200 : 503).end(metrics.healthy ? 'ok\n' : 'not connected to Docker\n');
     } else res.writeHead(404).end();
   });
+  server.maxConnections = METRICS_MAX_CONNECTIONS;
+  // An idle or trickling connection is closed, not kept: requestTimeout alone leaves an idle socket open.
+  server.setTimeout(METRICS_TIMEOUT_MS, (socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, resolve);

@@ -2,15 +2,17 @@ import path from 'node:path';
 import { loadConfDir } from '../cni/conf-dir.js';
 import { DEFAULT_NETWORK_NAME, defaultNetwork } from '../cni/default-network.js';
 import { describeHostLeftover, findHostLeftovers, removeHostLeftover, type HostLeftover } from '../doctor/host-leftovers.js';
-import { runtimeConfFromCache, type CniEngine } from '../cni/engine.js';
-import type { CacheEntry } from '../cni/result-cache.js';
+import type { Cni } from '../cni/cni.js';
+import { runtimeConfFromCache } from '../cni/engine.js';
+import type { CacheEntry, SkippedCacheFile } from '../cni/result-cache.js';
 import { supportsGc } from '../cni/version.js';
 import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { describeError } from '../errors.js';
 import { removeIfExists, staleTempFiles } from '../fs-atomic.js';
+import { CONTAINER_ID } from '../state/attachment.js';
 import { fullyWired, sameIncarnation, type AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
-import { NETWORKS_LABEL, ROLE_LABEL, SANDBOX_LABEL } from '../wiring/labels.js';
+import { NETWORKS_LABEL } from '../wiring/labels.js';
 import type { NetnsPins } from '../wiring/netns-pins.js';
 import type { Wirer } from '../wiring/wirer.js';
 
@@ -38,7 +40,7 @@ export function describeLeftover(item: Leftover): string {
 export interface ReconcilerOptions {
   readonly docker: DockerClient;
   readonly wirer: Wirer;
-  readonly engine: CniEngine;
+  readonly engine: Cni;
   readonly store: AttachmentStore;
   readonly pins: NetnsPins;
   readonly confDir: string;
@@ -51,6 +53,16 @@ export interface Inventory {
   /** Running labelled containers whose current incarnation is not wired. */
   readonly unwired: readonly ContainerInfo[];
   readonly records: readonly AttachmentRecord[];
+  /** Files in the CNI results dir that are not usable cache entries: left alone, reported. */
+  readonly skippedCache: readonly SkippedCacheFile[];
+  /** Cache entries of other runtimes (containerd, CRI-O, cnitool…): read, never touched. */
+  readonly foreignCache: readonly CacheEntry[];
+}
+
+/** What a GC of every network did: the DELs it ran, and what failed. */
+export interface GcReport {
+  readonly deleted: readonly CacheEntry[];
+  readonly errors: readonly Error[];
 }
 
 function whyStale(record: AttachmentRecord, container: ContainerInfo | undefined): string | undefined {
@@ -65,48 +77,50 @@ export class Reconciler {
   constructor(private readonly o: ReconcilerOptions) {}
 
   async inventory(): Promise<Inventory> {
-    const [labelled, roles, { records, unreadable }, pins, cache] = await Promise.all([
-      this.o.docker.listByLabel(NETWORKS_LABEL), this.o.docker.listByLabel(ROLE_LABEL), this.o.store.scan(), this.o.pins.list(), this.o.engine.cache.list(),
+    const [labelled, { records, unreadable }, pins, cache] = await Promise.all([
+      this.o.docker.listByLabel(NETWORKS_LABEL), this.o.store.scan(), this.o.pins.list(), this.o.engine.cachedAttachments(),
     ]);
-    const containers = new Map([...labelled, ...roles].map((c) => [c.id, c]));
-    for (const r of records) {
-      if (!containers.has(r.containerId)) {
-        const c = await this.o.docker.inspect(r.containerId);
+    const containers = new Map(labelled.map((c) => [c.id, c]));
+    const known = async (id: string) => {
+      if (!containers.has(id)) {
+        const c = await this.o.docker.inspect(id);
         if (c) containers.set(c.id, c);
       }
-    }
+      return containers.get(id);
+    };
     const leftovers: Leftover[] = [];
     for (const record of records) {
-      const why = whyStale(record, containers.get(record.containerId));
+      const why = whyStale(record, await known(record.containerId));
       // Also a record kept only to say why its wiring failed: its container is gone, so is the reason.
       if (why) {
         leftovers.push({ kind: 'attachment', containerId: record.containerId, name: record.name, why, networks: record.networks.map((n) => n.network) });
       }
     }
-    const apps = [...containers.values()].filter((c) => c.labels[ROLE_LABEL] === 'app');
-    for (const c of containers.values()) {
-      if (c.labels[ROLE_LABEL] !== 'sandbox') continue;
-      const liveApp = apps.some((a) => a.labels[SANDBOX_LABEL] === c.id && a.running);
-      const age = Date.now() - Date.parse(c.createdAt);
-      if (!liveApp && age > this.o.sandboxGraceMs) {
-        leftovers.push({ kind: 'sandbox', containerId: c.id, name: c.name, why: apps.some((a) => a.labels[SANDBOX_LABEL] === c.id) ? 'its app is not running' : 'its app is gone' });
-      }
+    // A `run` sandbox is dockcni's own container: its record says so, and names its app.
+    for (const record of records.filter((r) => r.origin === 'run')) {
+      const sandbox = containers.get(record.containerId);
+      if (sandbox === undefined || !sandbox.running) continue;
+      const app = record.app !== undefined && CONTAINER_ID.test(record.app) ? await known(record.app) : undefined;
+      if (app?.running) continue;
+      if (record.app === undefined && Date.now() - Date.parse(sandbox.createdAt) <= this.o.sandboxGraceMs) continue;
+      leftovers.push({ kind: 'sandbox', containerId: sandbox.id, name: sandbox.name, why: record.app === undefined ? 'its app never started' : 'its app is not running' });
     }
     const recorded = new Set(records.filter((r) => r.netns !== '').map((r) => r.containerId));
+    const owned = cache.entries.filter((e) => this.owns(e));
     // Cache entries before pins: their DEL needs the netns a pin may still hold.
-    for (const entry of this.ownedCache(cache)) {
+    for (const entry of owned) {
       if (!recorded.has(entry.containerId)) {
-        leftovers.push({ kind: 'cache', containerId: entry.containerId, network: entry.networkName, ifName: entry.ifName, path: this.o.engine.cache.pathFor(entry.networkName, entry.containerId, entry.ifName) });
+        leftovers.push({ kind: 'cache', containerId: entry.containerId, network: entry.networkName, ifName: entry.ifName, path: `${entry.networkName}-${entry.containerId}-${entry.ifName}` });
       }
     }
     for (const id of pins) if (!recorded.has(id)) leftovers.push({ kind: 'pin', containerId: id, path: this.o.pins.pathFor(id) });
     for (const id of unreadable) leftovers.push({ kind: 'unreadable', containerId: id, path: this.o.store.pathFor(id) });
-    for (const file of [...await staleTempFiles(this.o.engine.cache.resultsDir), ...await staleTempFiles(this.o.store.dir)]) {
+    for (const file of [...cache.orphanedTemps, ...await staleTempFiles(this.o.store.dir)]) {
       leftovers.push({ kind: 'temp', containerId: path.basename(file), path: file });
     }
     const unwired = [...containers.values()].filter((c) => c.running && c.labels[NETWORKS_LABEL] !== undefined && !records.some(
       (r) => r.containerId === c.id && sameIncarnation(r, c.pid, c.startedAt) && fullyWired(r)));
-    return { leftovers, unwired, records };
+    return { leftovers, unwired, records, skippedCache: cache.skipped, foreignCache: cache.entries.filter((e) => !this.owns(e)) };
   }
 
   /**
@@ -114,8 +128,8 @@ export class Reconciler {
    * iptables and every network's reservations, which the daemon's reconcile has no use for).
    */
   async hostLeftovers(): Promise<HostLeftover[]> {
-    const [cache, records, listing] = await Promise.all([this.o.engine.cache.list(), this.o.store.list(), loadConfDir(this.o.confDir)]);
-    const known = new Set([...cache.map((e) => e.containerId), ...records.map((r) => r.containerId)]);
+    const [cache, records, listing] = await Promise.all([this.o.engine.cachedAttachments(), this.o.store.list(), loadConfDir(this.o.confDir)]);
+    const known = new Set([...cache.entries.map((e) => e.containerId), ...records.map((r) => r.containerId)]);
     const isKnown = async (id: string) => known.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.o.docker.inspect(id))?.running === true);
     const networks = listing.networks.some((n) => n.name === DEFAULT_NETWORK_NAME) ? listing.networks : [...listing.networks, defaultNetwork()];
     return findHostLeftovers(networks, isKnown);
@@ -146,8 +160,8 @@ export class Reconciler {
         } else if (item.kind === 'pin' || item.kind === 'unreadable') await this.o.wirer.unwire(item.containerId);
         else if (item.kind === 'temp') await removeIfExists(item.path);
         else {
-          const entry = await this.o.engine.cache.read(item.network, item.containerId, item.ifName);
-          if (entry) await this.o.engine.del(item.network, runtimeConfFromCache(entry));
+          const entry = await this.o.engine.cachedAttachment(item.network, item.containerId, item.ifName);
+          if (entry && this.owns(entry)) await this.o.engine.del(item.network, runtimeConfFromCache(entry));
         }
       } catch (error) {
         errors.push(new Error(`${item.kind} ${item.containerId.slice(0, 12)}: ${describeError(error)}`, { cause: error }));
@@ -156,19 +170,31 @@ export class Reconciler {
     return errors;
   }
 
-  /** Spec GC for every 1.1.0 network, keeping what the records hold. */
-  async gcNetworks(records: readonly AttachmentRecord[]): Promise<Error[]> {
+  /**
+   * Spec GC for every 1.1.0 network. What GC keeps is read while it holds the network: every
+   * attachment a record holds (an ADD in flight has its intent record) and every attachment of another
+   * runtime, which is not dockcni's to judge.
+   */
+  async gcNetworks(): Promise<GcReport> {
     const listing = await loadConfDir(this.o.confDir);
-    const valid = records.flatMap((r) => r.networks.map((n) => ({ containerID: r.containerId, ifname: n.ifName })));
+    const deleted: CacheEntry[] = [];
     const errors: Error[] = [];
     for (const list of listing.networks.filter((n) => supportsGc(n.cniVersion))) {
-      errors.push(...(await this.o.engine.gc(list, valid)).errors);
+      const outcome = await this.o.engine.gc(list, async (cached) => {
+        const records = await this.o.store.list();
+        return [
+          ...records.flatMap((r) => r.networks.map((n) => ({ containerID: r.containerId, ifname: n.ifName }))),
+          ...cached.filter((e) => !this.owns(e)).map((e) => ({ containerID: e.containerId, ifname: e.ifName })),
+        ];
+      });
+      deleted.push(...outcome.deleted);
+      errors.push(...outcome.errors);
     }
-    return errors;
+    return { deleted, errors };
   }
 
-  /** Cache entries dockcni wrote: their netns is one of its pins. Other runtimes' entries are not ours to touch. */
-  private ownedCache(cache: readonly CacheEntry[]): CacheEntry[] {
-    return cache.filter((e) => path.dirname(e.netns) === this.o.pins.dir);
+  /** dockcni's own entries: their netns is one of its pins. Another runtime's entry may have none at all. */
+  private owns(entry: CacheEntry): boolean {
+    return entry.netns !== undefined && path.dirname(entry.netns) === this.o.pins.dir;
   }
 }

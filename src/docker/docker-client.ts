@@ -36,8 +36,8 @@ export interface DockerClient {
   inspect(id: string): Promise<ContainerInfo | undefined>;
   /** Containers (running or not) carrying the label key. */
   listByLabel(label: string): Promise<ContainerInfo[]>;
-  /** Container start/die/destroy events since a time (unix ns), until closed. */
-  events(since: bigint | undefined, onEvent: (event: DockerEvent) => void): Promise<EventSubscription>;
+  /** Container start/die/destroy events since a time (unix ns), until closed; a line that is not an event goes to onMalformed. */
+  events(since: bigint | undefined, onEvent: (event: DockerEvent) => void, onMalformed?: (line: string, error: unknown) => void): Promise<EventSubscription>;
   stop(id: string, timeoutSeconds: number): Promise<void>;
   kill(id: string): Promise<void>;
   /** Force-removes; a container already gone is not an error. */

@@ -80,7 +80,7 @@ export class DockerodeClient implements DockerClient {
     return infos.filter((i): i is ContainerInfo => i !== undefined);
   }
 
-  async events(since: bigint | undefined, onEvent: (event: DockerEvent) => void): Promise<EventSubscription> {
+  async events(since: bigint | undefined, onEvent: (event: DockerEvent) => void, onMalformed?: (line: string, error: unknown) => void): Promise<EventSubscription> {
     const options: Docker.GetEventsOptions = { filters: { type: ['container'], event: ['start', 'die', 'destroy'] } };
     // Docker takes "seconds.nanoseconds"; the typings only know whole seconds.
     if (since !== undefined) Object.assign(options, { since: `${since / 1_000_000_000n}.${(since % 1_000_000_000n).toString().padStart(9, '0')}` });
@@ -98,7 +98,14 @@ export class DockerodeClient implements DockerClient {
         const line = buffered.slice(0, newline).trim();
         buffered = buffered.slice(newline + 1);
         if (line === '') continue;
-        const raw = JSON.parse(line) as { Action?: string; id?: string; timeNano?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+        let raw: { Action?: string; id?: string; timeNano?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } };
+        try {
+          raw = JSON.parse(line) as typeof raw;
+        } catch (error) {
+          // Thrown inside a 'data' handler it would end the process; one bad line must not.
+          onMalformed?.(line, error);
+          continue;
+        }
         onEvent({
           id: raw.Actor?.ID ?? raw.id ?? '',
           action: raw.Action ?? '',

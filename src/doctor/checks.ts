@@ -14,6 +14,9 @@ import { describeLeftover, type Reconciler } from '../daemon/reconciler.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { describeError, PluginNotFoundError } from '../errors.js';
 import { locksDir, type Paths } from '../paths.js';
+import type { AttachmentRecord } from '../state/attachment.js';
+import type { AttachmentStore } from '../state/attachment-store.js';
+import { asTarget, hostListener, hostSockets, overlaps, type HostSocket } from '../wiring/host-ports.js';
 import { NETWORKS_LABEL, parseLabels, type PortMapping } from '../wiring/labels.js';
 import { describeHostLeftover } from './host-leftovers.js';
 
@@ -23,6 +26,7 @@ export interface DoctorDeps {
   readonly docker: DockerClient;
   readonly engine: CniEngine;
   readonly reconciler: Reconciler;
+  readonly store: Pick<AttachmentStore, 'list'>;
 }
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -110,8 +114,7 @@ async function kernelChecks(networks: readonly NetworkConfigList[]): Promise<Che
   const policy = /^-P FORWARD (\w+)/m.exec(forward.stdout)?.[1] ?? 'unknown';
   results.push(forward.exitCode === 0 ? ok('iptables', `${version.stdout.trim()}; FORWARD policy ${policy}`)
     : fail('iptables', `iptables -S FORWARD failed: ${forward.stderr.trim()}`, 'check the iptables backend (update-alternatives --config iptables)'));
-  const brnf = await sysctl('net.bridge.bridge-nf-call-iptables');
-  results.push(ok('br_netfilter', brnf === undefined ? 'not loaded: bridged traffic bypasses iptables' : `bridge-nf-call-iptables = ${brnf}`));
+  results.push(brNetfilterCheck(await sysctl('net.bridge.bridge-nf-call-iptables'), networks));
   if (policy === 'DROP') {
     const exposed = networks.filter((n) => n.plugins.some((p) => p.type === 'bridge') && !n.plugins.some((p) => p.type === 'firewall'));
     for (const n of exposed) {
@@ -120,6 +123,18 @@ async function kernelChecks(networks: readonly NetworkConfigList[]): Promise<Che
     }
   }
   return results;
+}
+
+/**
+ * Without br_netfilter (or with bridge-nf-call-iptables = 0), traffic between containers on one bridge
+ * never reaches iptables: the firewall plugin's isolation and portmap's hairpin DNAT do not apply.
+ */
+export function brNetfilterCheck(value: string | undefined, networks: readonly NetworkConfigList[]): CheckResult {
+  const bridged = networks.filter((n) => n.plugins.some((p) => p.type === 'bridge')).map((n) => n.name);
+  if (value === '1') return ok('br_netfilter', 'bridge-nf-call-iptables = 1: bridged traffic passes iptables');
+  const found = value === undefined ? 'br_netfilter is not loaded' : `bridge-nf-call-iptables = ${value}`;
+  const fix = value === undefined ? 'modprobe br_netfilter (persist in /etc/modules-load.d/)' : 'sysctl -w net.bridge.bridge-nf-call-iptables=1';
+  return warn('br_netfilter', `${found}: traffic between containers on one bridge bypasses iptables (firewall rules, hairpin port mappings)${bridged.length > 0 ? `; bridge networks: ${bridged.join(', ')}` : ''}`, fix);
 }
 
 async function hostChecks(): Promise<CheckResult[]> {
@@ -141,42 +156,46 @@ async function hostChecks(): Promise<CheckResult[]> {
   return results;
 }
 
-/** Listening TCP ports and bound UDP ports of this netns, as "port/proto". */
-async function portsInUse(): Promise<Set<string>> {
-  const used = new Set<string>();
-  for (const [file, proto, state] of [['tcp', 'tcp', '0A'], ['tcp6', 'tcp', '0A'], ['udp', 'udp', '07'], ['udp6', 'udp', '07']] as const) {
-    const text = await readFile(`/proc/net/${file}`, 'utf8').catch(() => '');
-    for (const line of text.split('\n').slice(1)) {
-      const cols = line.trim().split(/\s+/);
-      if (cols[3] === state) used.add(`${parseInt(cols[1]?.split(':')[1] ?? '0', 16)}/${proto}`);
-    }
-  }
-  return used;
+/** Mapped host ports, from the records of wired containers: taken twice, or also listened on by a host process. */
+export function portFindings(records: readonly AttachmentRecord[], sockets: readonly HostSocket[]): CheckResult[] {
+  const wanted = records.filter((r) => r.netns !== '').flatMap((r) => r.networks.filter((n) => n.state !== 'failed')
+    .flatMap((n) => ((n.capabilityArgs['portMappings'] as PortMapping[] | undefined) ?? []).map((mapping) => ({ container: r.name, mapping }))));
+  const clashes: string[] = [];
+  wanted.forEach((w, i) => {
+    const twin = wanted.slice(i + 1).find((o) => overlaps(asTarget(o.mapping), asTarget(w.mapping)));
+    if (twin) clashes.push(`${w.mapping.hostPort}/${w.mapping.protocol} is mapped by both ${w.container} and ${twin.container}`);
+    const listener = hostListener(w.mapping, sockets);
+    if (listener) clashes.push(`${w.mapping.hostPort}/${w.mapping.protocol} (container ${w.container}) is also listened on by ${listener}`);
+  });
+  return [clashes.length === 0 ? ok('host ports', `${wanted.length} mapped port(s), none taken twice or listened on by a host process`)
+    : fail('host ports', clashes.join('; '), 'stop that process or map another host port: the DNAT rule takes its traffic')];
 }
 
 async function portChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
-  const used = await portsInUse();
-  const wanted: { container: string; mapping: PortMapping }[] = [];
+  const results = portFindings(await ctx.store.list(), hostSockets());
+  // A labelled container whose labels cannot be parsed is not wired: said once per container, the others still checked.
   for (const c of await ctx.docker.listByLabel(NETWORKS_LABEL)) {
     try {
-      for (const n of parseLabels(c.labels)?.networks ?? []) {
-        for (const m of (n.capabilityArgs['portMappings'] as PortMapping[] | undefined) ?? []) wanted.push({ container: c.name, mapping: m });
-      }
+      parseLabels(c.labels);
     } catch (error) {
-      return [warn('host ports', `container ${c.name} has bad labels: ${describeError(error)}`, 'fix its labels')];
+      results.push(warn('labels', `container ${c.name} has bad labels: ${describeError(error)}`, 'fix its labels; `dockcni daemon` logs the same'));
     }
   }
-  const clashes = wanted.filter((w) => w.mapping.protocol !== 'sctp' && used.has(`${w.mapping.hostPort}/${w.mapping.protocol}`));
-  return [clashes.length === 0 ? ok('host ports', `${wanted.length} mapped port(s), none in use by another process`)
-    : fail('host ports', clashes.map((c) => `${c.mapping.hostPort}/${c.mapping.protocol} (container ${c.container}) is also listened on by a host process`).join('; '),
-      'stop that process or map another host port: the DNAT rule would take its traffic')];
+  return results;
 }
 
 async function leftoverChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
   const [inventory, host] = await Promise.all([ctx.reconciler.inventory(), ctx.reconciler.hostLeftovers()]);
   const lines = [...inventory.leftovers.map(describeLeftover), ...host.map(describeHostLeftover)];
-  return lines.length === 0 ? [ok('leftovers', 'no reservation, cache entry, pin, sandbox or chain without a live container')]
+  const results = lines.length === 0 ? [ok('leftovers', 'no reservation, cache entry, pin, sandbox or chain without a live container')]
     : lines.map((line) => fail('leftovers', line, 'dockcni gc (see first: dockcni gc --dry-run)'));
+  const byNetwork = new Map<string, number>();
+  for (const e of inventory.foreignCache) byNetwork.set(e.networkName, (byNetwork.get(e.networkName) ?? 0) + 1);
+  if (byNetwork.size > 0) {
+    results.push(ok('other runtimes', `${inventory.foreignCache.length} attachment(s) of other CNI runtimes (${[...byNetwork].map(([n, c]) => `${n}: ${c}`).join(', ')}): read, never changed`));
+  }
+  for (const s of inventory.skippedCache) results.push(warn('cni cache', `${s.path}: ${s.reason}; left alone`, 'if no runtime uses it, remove it by hand'));
+  return results;
 }
 
 /** Every node check, in the order an operator would make them. */

@@ -1,15 +1,22 @@
+import { mkdtempSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { execa } from 'execa';
 import { DockerApiError } from '../errors.js';
 
 export interface AppProcess {
   /** The exit status `docker run` ended with (the app's, or 125–127 for Docker's own errors). */
   readonly exited: Promise<number>;
+  /** The app container's id, once Docker has created it; undefined when it never was. */
+  readonly containerId: Promise<string | undefined>;
   signal(signal: NodeJS.Signals): void;
 }
 
 /** The containers `run` starts: the app, attached, and its sandbox, detached. */
 export interface AppRunner {
-  start(dockerRunArgs: readonly string[]): AppProcess;
+  /** `cidfile`: where Docker writes the app's id (the user's --cidfile), else a file of dockcni's own. */
+  start(dockerRunArgs: readonly string[], cidfile?: string): AppProcess;
   /** `docker run -d`: resolves to the container id. */
   runDetached(dockerRunArgs: readonly string[]): Promise<string>;
   /** `docker rm -f`; a container already gone is not an error. */
@@ -28,12 +35,27 @@ export class DockerCliRunner implements AppRunner {
     this.env = dockerHost ? { DOCKER_HOST: dockerHost } : {};
   }
 
-  start(dockerRunArgs: readonly string[]): AppProcess {
-    const child = execa('docker', ['run', ...dockerRunArgs], { stdio: 'inherit', reject: false, env: this.env });
-    return {
-      exited: child.then((r) => r.exitCode ?? (r.signal ? 128 + 15 : 1)),
-      signal: (signal) => { child.kill(signal); },
-    };
+  start(dockerRunArgs: readonly string[], cidfile?: string): AppProcess {
+    const own = cidfile === undefined ? mkdtempSync(path.join(tmpdir(), 'dockcni-run-')) : undefined;
+    const file = cidfile ?? path.join(own ?? '', 'cid');
+    const child = execa('docker', ['run', `--cidfile=${file}`, ...dockerRunArgs], { stdio: 'inherit', reject: false, env: this.env });
+    const exited = child.then((r) => r.exitCode ?? (r.signal ? 128 + 15 : 1));
+    let over = false;
+    void exited.then(() => { over = true; });
+    // The docker CLI writes the file once the container is created, before it starts it.
+    const containerId = (async () => {
+      try {
+        for (;;) {
+          const id = (await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => { if (error.code === 'ENOENT') return ''; throw error; })).trim();
+          if (/^[0-9a-f]{64}$/.test(id)) return id;
+          if (over) return undefined;
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      } finally {
+        if (own !== undefined) await exited.then(() => rm(own, { recursive: true, force: true }));
+      }
+    })();
+    return { exited, containerId, signal: (signal) => { child.kill(signal); } };
   }
 
   async runDetached(dockerRunArgs: readonly string[]): Promise<string> {

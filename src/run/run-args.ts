@@ -16,6 +16,8 @@ export interface RunArgs {
   readonly addHosts: string[];
   readonly hostname?: string | undefined;
   readonly name?: string | undefined;
+  /** The user's --cidfile: dockcni reads the app's id from it. */
+  readonly cidfile?: string | undefined;
   readonly detach: boolean;
   readonly dockcni: Record<string, string | boolean>;
   /** docker run flags, in order, before the image. */
@@ -80,6 +82,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--add-host': out.addHosts.push(value); break;
       case '-h': case '--hostname': mutable.hostname = value; break;
       case '--name': mutable.name = value; out.passthrough.push('--name', value); break;
+      case '--cidfile': mutable.cidfile = value; break;
       default: out.passthrough.push(flag, value);
     }
   }

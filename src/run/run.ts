@@ -1,6 +1,6 @@
 import type { DockerClient } from '../docker/docker-client.js';
 import { describeError, InvalidInputError } from '../errors.js';
-import { NETWORKS_LABEL, parseLabels, podName, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions } from '../wiring/labels.js';
+import { NETWORKS_LABEL, parseLabels, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions } from '../wiring/labels.js';
 import type { Wirer } from '../wiring/wirer.js';
 import type { AppRunner } from './app-runner.js';
 import type { RunArgs } from './run-args.js';
@@ -11,7 +11,7 @@ export const DEFAULT_SANDBOX_IMAGE = 'registry.k8s.io/pause:3.9';
 /** What `run` needs beyond the docker CLI; built while the sandbox starts. */
 export interface RunContext {
   readonly docker: Pick<DockerClient, 'inspect'>;
-  readonly wirer: Pick<Wirer, 'wire' | 'unwire'>;
+  readonly wirer: Pick<Wirer, 'wire' | 'unwire' | 'recordApp'>;
 }
 
 export interface RunDeps {
@@ -28,10 +28,13 @@ export interface RunOptions {
   readonly labels?: LabelOptions;
 }
 
-/** `run`'s networking flags as the same labels the daemon reads, so both parse them one way. */
+/**
+ * `run`'s networking flags as the same labels the daemon reads, so both parse them one way. They are
+ * parsed here, not put on the sandbox: `run` wires its sandbox itself, and the daemon leaves it alone.
+ */
 export function sandboxLabels(args: RunArgs): Record<string, string> {
   const networks = args.networks.length > 0 ? args.networks : ['dockcni'];
-  const labels: Record<string, string> = { [NETWORKS_LABEL]: networks.join(','), [ROLE_LABEL]: 'sandbox' };
+  const labels: Record<string, string> = { [NETWORKS_LABEL]: networks.join(',') };
   if (args.ips.length > 0) labels['dockcni.ip'] = args.ips.join(',');
   if (args.mac) labels['dockcni.mac'] = args.mac;
   if (args.publish.length > 0) labels['dockcni.ports'] = args.publish.join(',');
@@ -42,9 +45,9 @@ export function sandboxLabels(args: RunArgs): Record<string, string> {
  * `docker run` flags of the sandbox: what Docker refuses in container network mode (hostname, DNS, extra
  * hosts) is set here. Every value goes in `--flag=value` form, so none can be read as another flag.
  */
-export function sandboxRunArgs(args: RunArgs, labels: Readonly<Record<string, string>>, image: string): string[] {
+export function sandboxRunArgs(args: RunArgs, image: string): string[] {
   if (image.startsWith('-')) throw new InvalidInputError('--sandbox-image', image, 'an image name cannot start with "-"', 'name an image, e.g. registry.k8s.io/pause:3.9');
-  const out = ['--network=none', ...Object.entries(labels).map(([k, v]) => `--label=${k}=${v}`)];
+  const out = ['--network=none', `--label=${ROLE_LABEL}=sandbox`];
   if (args.name) out.push(`--name=${args.name}.sandbox`);
   const hostname = args.hostname ?? args.name;
   if (hostname) out.push(`--hostname=${hostname}`);
@@ -61,7 +64,7 @@ export async function runWithCni(args: RunArgs, deps: RunDeps, options: RunOptio
   const labels = sandboxLabels(args);
   const request = parseLabels(labels, options.labels);
   if (!request) throw new Error('unreachable: sandbox labels always name networks');
-  const [started, built] = await Promise.allSettled([deps.app.runDetached(sandboxRunArgs(args, labels, options.sandboxImage)), deps.context()]);
+  const [started, built] = await Promise.allSettled([deps.app.runDetached(sandboxRunArgs(args, options.sandboxImage)), deps.context()]);
   if (started.status === 'rejected') throw started.reason;
   const sandboxId = started.value;
   // The pin keeps the netns alive, so the container can go while its DEL runs. It goes even when the
@@ -80,17 +83,24 @@ export async function runWithCni(args: RunArgs, deps: RunDeps, options: RunOptio
   try {
     const sandbox = await ctx.docker.inspect(sandboxId);
     if (!sandbox?.running) throw new Error(`sandbox container ${sandboxId.slice(0, 12)} from ${options.sandboxImage} exited at once; --sandbox-image must name an image that keeps running`);
-    await ctx.wirer.wire({ ...sandbox, name: podName(sandbox.name, labels), containerId: sandboxId, origin: 'run' }, request);
+    // K8S_POD_NAME: the sandbox stands for its app, so it carries the app's name.
+    await ctx.wirer.wire({ ...sandbox, name: args.name ?? sandbox.name, containerId: sandboxId, origin: 'run' }, request);
   } catch (error) {
     return undo(error, ctx);
   }
   const app = deps.app.start([
     '--network', `container:${sandboxId}`, '--label', `${ROLE_LABEL}=app`, '--label', `${SANDBOX_LABEL}=${sandboxId}`,
     ...args.passthrough, args.image, ...args.command,
-  ]);
+  ], args.cidfile);
   deps.onApp?.(app);
+  // Recorded as soon as Docker names the app: if dockcni dies now, the daemon or gc still knows that
+  // this sandbox goes with this app, and no label can say otherwise.
+  const recorded = app.containerId.then((id) => (id === undefined ? undefined : ctx.wirer.recordApp(sandboxId, id).then(() => id)));
   const status = await app.exited;
-  // Detached: the sandbox stays for the app; the daemon or `dockcni gc` removes it once the app is gone.
-  if (!args.detach || status !== 0) await teardown(ctx);
+  const appId = await recorded;
+  // Detached: the sandbox stays for its app; the daemon or `dockcni gc` removes it once the app is gone
+  // (at once here if the app is gone already, since its die event may have come before the record).
+  const appGone = args.detach && status === 0 && appId !== undefined && !(await ctx.docker.inspect(appId))?.running;
+  if (!args.detach || status !== 0 || appGone) await teardown(ctx);
   return status;
 }

@@ -26,6 +26,11 @@ export interface AttachmentRecord {
   readonly startedAt: string;
   readonly netns: string;
   readonly origin: Origin;
+  /**
+   * For a `run` sandbox: the app container that joined its netns, written by `run` itself. The daemon
+   * and gc remove a sandbox only through this, never because a label names it.
+   */
+  app?: string | undefined;
   readonly networks: NetworkAttachment[];
   updatedAt: string;
 }

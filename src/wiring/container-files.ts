@@ -1,29 +1,87 @@
-import { writeFile } from 'node:fs/promises';
-import { readTextIfExists } from '../fs-atomic.js';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import ipaddr from 'ipaddr.js';
 import type { CniDns } from '../cni/types.js';
+import { DockcniError, InvalidInputError } from '../errors.js';
 
 const MARK = '# dockcni';
+/** Far above any real hosts or resolv.conf; a container that grows its file past it is not read. */
+export const MAX_CONTAINER_FILE_BYTES = 256 * 1024;
 
 /**
- * The container's /etc/hosts and resolv.conf, as Docker keeps them on the host. Written in place, not
- * renamed: the container sees them through bind mounts of these very inodes.
+ * Docker keeps them at `<docker root>/containers/<id>/{hosts,resolv.conf}`. Anything else is not a file
+ * dockcni may write for that container.
  */
+export function checkContainerFilePath(file: string, containerId: string): void {
+  const dir = path.dirname(file);
+  const ok = path.isAbsolute(file) && path.normalize(file) === file && ['hosts', 'resolv.conf'].includes(path.basename(file))
+    && path.basename(dir) === containerId && path.basename(path.dirname(dir)) === 'containers';
+  if (!ok) throw new DockcniError('container-file-path', `refusing to write ${JSON.stringify(file)}: not Docker's file for container ${containerId.slice(0, 12)}`);
+}
+
+/**
+ * Rewrites a file the container can write to (it is bind-mounted inside): never through a link, only
+ * a regular file of bounded size, in place (the container sees this very inode).
+ */
+async function rewrite(file: string, change: (current: string) => string | undefined): Promise<void> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDWR | constants.O_NOFOLLOW);
+  } catch (error) {
+    // A container removed while it was being wired has no file left, and nothing to write.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new DockcniError('container-file', `cannot open ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new DockcniError('container-file', `${file} is not a regular file`);
+    if (info.size > MAX_CONTAINER_FILE_BYTES) throw new DockcniError('container-file', `${file} is ${info.size} bytes, over the ${MAX_CONTAINER_FILE_BYTES}-byte limit`);
+    const buffer = Buffer.alloc(info.size);
+    const { bytesRead } = await handle.read(buffer, 0, info.size, 0);
+    const next = change(buffer.subarray(0, bytesRead).toString('utf8'));
+    if (next === undefined) return;
+    await handle.truncate(0);
+    await handle.write(next, 0, 'utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The container's /etc/hosts, with its own names on its address. */
 export async function writeHosts(hostsPath: string, names: readonly string[], addresses: readonly string[]): Promise<void> {
   if (hostsPath === '' || addresses.length === 0) return;
-  // A container removed while it was being wired has no hosts file left, and nothing to write.
-  const current = await readTextIfExists(hostsPath);
-  if (current === undefined) return;
-  const kept = current.split('\n').filter((line) => !line.endsWith(MARK) && line !== '');
-  const unique = [...new Set(names.filter((n) => n !== ''))].join(' ');
-  const added = addresses.map((a) => `${a}\t${unique}\t${MARK}`);
-  await writeFile(hostsPath, `${[...kept, ...added].join('\n')}\n`);
+  await rewrite(hostsPath, (current) => {
+    const kept = current.split('\n').filter((line) => !line.endsWith(MARK) && line !== '');
+    const unique = [...new Set(names.filter((n) => n !== ''))].join(' ');
+    const added = addresses.map((a) => `${a}\t${unique}\t${MARK}`);
+    return `${[...kept, ...added].join('\n')}\n`;
+  });
+}
+
+const DNS_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
+const RESOLV_OPTION = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+function checked(values: readonly string[], valid: (v: string) => boolean, what: string): string[] {
+  for (const value of values) {
+    if (typeof value !== 'string' || !valid(value)) throw new InvalidInputError(`${what} in the CNI result`, String(value), 'not one line of resolv.conf syntax', 'fix the plugin that returns it');
+  }
+  return [...values];
+}
+
+/** resolv.conf from the result's DNS: every value checked, so no value can add a line of its own. */
+export function resolvConfText(dns: CniDns): string {
+  const nameservers = checked(dns.nameservers ?? [], (v) => ipaddr.isValid(v), 'nameserver');
+  const search = checked([...(dns.domain ? [dns.domain] : []), ...(dns.search ?? [])], (v) => DNS_NAME.test(v), 'search domain');
+  const options = checked(dns.options ?? [], (v) => RESOLV_OPTION.test(v), 'resolver option');
+  const lines = [`${MARK}: from the CNI result`, ...nameservers.map((n) => `nameserver ${n}`)];
+  if (search.length > 0) lines.push(`search ${search.join(' ')}`);
+  if (options.length > 0) lines.push(`options ${options.join(' ')}`);
+  return `${lines.join('\n')}\n`;
 }
 
 export async function writeResolvConf(resolvPath: string, dns: CniDns): Promise<void> {
-  if (resolvPath === '' || (dns.nameservers ?? []).length === 0 || (await readTextIfExists(resolvPath)) === undefined) return;
-  const lines = [`${MARK}: from the CNI result`, ...(dns.nameservers ?? []).map((n) => `nameserver ${n}`)];
-  const search = [...(dns.domain ? [dns.domain] : []), ...(dns.search ?? [])];
-  if (search.length > 0) lines.push(`search ${search.join(' ')}`);
-  if ((dns.options ?? []).length > 0) lines.push(`options ${(dns.options ?? []).join(' ')}`);
-  await writeFile(resolvPath, `${lines.join('\n')}\n`);
+  if (resolvPath === '' || (dns.nameservers ?? []).length === 0) return;
+  const text = resolvConfText(dns);
+  await rewrite(resolvPath, () => text);
 }

@@ -20,21 +20,33 @@ import { InvalidInputError } from '../errors.js';
  */
 export const LABEL_PREFIX = 'dockcni.';
 export const NETWORKS_LABEL = 'dockcni.networks';
-/** Labels dockcni itself puts on `run` sandboxes and apps. */
+/**
+ * Labels dockcni itself puts on `run` sandboxes and apps, for people reading `docker ps`. dockcni never
+ * acts on them: anyone can set them, so which sandbox belongs to which app is in dockcni's records.
+ */
 export const ROLE_LABEL = 'dockcni.role';
 export const SANDBOX_LABEL = 'dockcni.sandbox';
 const OPTIONS = ['ip', 'mac', 'ports', 'bandwidth', 'args'] as const;
 type Option = (typeof OPTIONS)[number];
 const INTERNAL = new Set([NETWORKS_LABEL, ROLE_LABEL, SANDBOX_LABEL]);
-/** CNI_ARGS keys only dockcni sets: policy plugins trust them as the container's identity. */
-export const RESERVED_ARGS = new Set(['IgnoreUnknown', 'K8S_POD_NAMESPACE', 'K8S_POD_NAME', 'K8S_POD_INFRA_CONTAINER_ID', 'K8S_POD_UID']);
+/**
+ * CNI_ARGS keys only dockcni sets: policy plugins trust them as the container's identity. Compared
+ * without case: a plugin written in another language may read them that way.
+ */
+export const RESERVED_ARGS = new Set(['ignoreunknown', 'k8s_pod_namespace', 'k8s_pod_name', 'k8s_pod_infra_container_id', 'k8s_pod_uid']);
+/** The identity every plugin gets, in the Kubernetes conventions third-party plugins rely on. */
+export function identityArgs(podNamespace: string, podName: string, containerId: string): CniArgs {
+  return [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', podNamespace], ['K8S_POD_NAME', podName], ['K8S_POD_INFRA_CONTAINER_ID', containerId]];
+}
+
+/**
+ * Keys the reference plugins read as an address or MAC (host-local and static: IP, GATEWAY; bridge,
+ * macvlan and tuning: MAC). Through CNI_ARGS they would skip the checks dockcni.ip and dockcni.mac get
+ * (range, held by another container, multicast), so labels may not set them.
+ */
+export const ADDRESS_ARGS = new Set(['ip', 'ips', 'gateway', 'mac']);
 export const MAX_LABEL_VALUE = 4096;
 export const MAX_NETWORKS = 16;
-
-/** K8S_POD_NAME: the container's name; a `run` sandbox stands for its app, so it drops its suffix. */
-export function podName(name: string, labels: Readonly<Record<string, string>>): string {
-  return labels[ROLE_LABEL] === 'sandbox' ? name.replace(/\.sandbox$/, '') : name;
-}
 
 export interface PortMapping {
   readonly hostPort: number;
@@ -58,6 +70,8 @@ export interface WireRequest {
 export interface LabelOptions {
   /** Networks labels may ask for; undefined = any. */
   readonly allowNetworks?: ReadonlySet<string> | undefined;
+  /** CNI_ARGS keys dockcni.args may set; undefined = any key that is neither reserved nor an address. */
+  readonly allowArgs?: ReadonlySet<string> | undefined;
 }
 
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
@@ -125,10 +139,17 @@ export function parseBandwidth(label: string, value: string): Record<string, num
   return out;
 }
 
-export function parseExtraArgs(label: string, value: string): CniArgs {
+export function parseExtraArgs(label: string, value: string, options: LabelOptions = {}): CniArgs {
   const args = parseCniArgs(value, `label ${label}`);
   for (const [key] of args) {
-    if (RESERVED_ARGS.has(key)) bad(label, value, `${key} is set by dockcni from the container's identity and cannot be overridden`, `remove ${key} from the label`);
+    const lower = key.toLowerCase();
+    if (RESERVED_ARGS.has(lower)) bad(label, value, `${key} is set by dockcni from the container's identity and cannot be overridden`, `remove ${key} from the label`);
+    if (ADDRESS_ARGS.has(lower)) {
+      bad(label, value, `${key} would give the container an address or MAC without dockcni's checks`, lower === 'mac' ? 'use the dockcni.mac label' : 'use the dockcni.ip label');
+    }
+    if (options.allowArgs && !options.allowArgs.has(key)) {
+      bad(label, value, `CNI_ARGS key ${key} is not allowed on this host`, options.allowArgs.size === 0 ? 'this host allows no dockcni.args keys (dockcni daemon --allow-args)' : `use one of: ${[...options.allowArgs].join(', ')}`);
+    }
   }
   return args;
 }
@@ -174,7 +195,7 @@ export function parseLabels(labels: Readonly<Record<string, string>>, options: L
     const target = rest.length === 0 ? 0 : names.indexOf(rest.join('.'));
     if (target < 0) bad(key, value, `network ${JSON.stringify(rest.join('.'))} is not in ${NETWORKS_LABEL}`, `add it to ${NETWORKS_LABEL} or fix the suffix`);
     const slot = perNetwork[target]!;
-    if (option === 'args') slot.args = [...slot.args, ...parseExtraArgs(key, value)];
+    if (option === 'args') slot.args = [...slot.args, ...parseExtraArgs(key, value, options)];
     else {
       const cap = capability(option as Option, key, value);
       if (cap) slot.caps[cap[0]] = cap[1];

@@ -3,7 +3,7 @@ import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DockcniError } from '../errors.js';
-import { readdirOrEmpty, removeIfExistsSync } from '../fs-atomic.js';
+import { readdirOrEmpty, readTextIfExistsSync, removeIfExistsSync } from '../fs-atomic.js';
 import { CONTAINER_ID } from '../state/attachment.js';
 
 /**
@@ -18,7 +18,7 @@ export interface NetnsPins {
   /** Unmounts and removes; a pin already gone is not an error. */
   unpin(containerId: string): Promise<void>;
   /** Whether the pin exists and holds a namespace. */
-  isPinned(containerId: string): Promise<boolean>;
+  isPinned(containerId: string): boolean;
   list(): Promise<string[]>;
 }
 
@@ -51,17 +51,25 @@ export class BindMountPins implements NetnsPins {
       throw new DockcniError('no-netns', `cannot read ${source}: the container's process is gone`, { cause: error });
     }
     const pinnedIno = this.pinnedIno(target);
-    if (pinnedIno !== undefined) {
-      if (pinnedIno === ns) return target;
-      await this.unpin(containerId);
+    if (pinnedIno !== undefined && pinnedIno !== ns) await this.unpin(containerId);
+    if (pinnedIno !== ns) {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      closeSync(openSync(target, 'a', 0o600));
+      try {
+        await run('mount', ['--bind', source, target]);
+      } catch (error) {
+        removeIfExistsSync(target);
+        throw new DockcniError('pin-failed', `cannot bind-mount ${source} onto ${target}: ${(error as Error).message}`, { cause: error });
+      }
     }
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    closeSync(openSync(target, 'a', 0o600));
-    try {
-      await run('mount', ['--bind', source, target]);
-    } catch (error) {
-      removeIfExistsSync(target);
-      throw new DockcniError('pin-failed', `cannot bind-mount ${source} onto ${target}: ${(error as Error).message}`, { cause: error });
+    // The pid may be minutes old (read by reconcile) and now another process's: what is pinned must be
+    // the netns of a process in the container's own cgroup, and still that process's netns.
+    const cgroup = readTextIfExistsSync(`/proc/${pid}/cgroup`) ?? '';
+    if (!cgroup.includes(containerId) || this.pinnedIno(target) !== statSync(source, { throwIfNoEntry: false })?.ino) {
+      await this.unpin(containerId);
+      throw new DockcniError('pid-reused', `process ${pid} is no longer container ${containerId.slice(0, 12)}'s: refusing to wire its netns`, {
+        fix: 'the container stopped or restarted meanwhile; its next start event wires it',
+      });
     }
     return target;
   }
@@ -74,7 +82,7 @@ export class BindMountPins implements NetnsPins {
     removeIfExistsSync(target);
   }
 
-  async isPinned(containerId: string): Promise<boolean> {
+  isPinned(containerId: string): boolean {
     return this.pinnedIno(this.pathFor(containerId)) !== undefined;
   }
 

@@ -1,12 +1,13 @@
 import { loadConfDir, pickNetwork, type ConfDirListing } from '../cni/conf-dir.js';
-import type { CniEngine } from '../cni/engine.js';
+import type { Cni } from '../cni/cni.js';
 import type { Locks } from '../cni/lock.js';
 import type { CniDns, NetworkConfigList, RuntimeConf } from '../cni/types.js';
 import { DockcniError, describeError, NetworkNotFoundError } from '../errors.js';
 import { fullyWired, sameIncarnation, type AttachmentRecord, type NetworkAttachment, type Origin } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
-import { writeHosts, writeResolvConf } from './container-files.js';
-import type { WireRequest } from './labels.js';
+import { checkContainerFilePath, writeHosts, writeResolvConf } from './container-files.js';
+import { asTarget, hostListener, hostSockets, overlaps } from './host-ports.js';
+import { identityArgs, type PortMapping, type WireRequest } from './labels.js';
 import { checkRequestedAddresses } from './requested-addresses.js';
 import type { HostFirewall } from './host-firewall.js';
 import type { NetnsPins } from './netns-pins.js';
@@ -18,13 +19,15 @@ export interface WireTarget {
   readonly pid: number;
   readonly startedAt: string;
   readonly origin: Origin;
+  /** Docker's network mode: only `none` gives dockcni a netns of the container's own. */
+  readonly networkMode: string;
   readonly hostname?: string | undefined;
   readonly hostsPath?: string | undefined;
   readonly resolvConfPath?: string | undefined;
 }
 
 export interface WirerOptions {
-  readonly engine: CniEngine;
+  readonly engine: Cni;
   readonly store: AttachmentStore;
   readonly pins: NetnsPins;
   readonly locks: Locks;
@@ -43,67 +46,55 @@ export class WireError extends DockcniError {
   }
 }
 
+/** A container that shares a netns with the host or another container: dockcni must not touch it. */
+export class NetworkModeError extends DockcniError {
+  override readonly name = 'NetworkModeError';
+  constructor(readonly containerName: string, readonly mode: string) {
+    super('network-mode', `container ${containerName} uses network mode "${mode}", not "none": refusing to wire it`, {
+      fix: 'start it with --network none; in any other mode its netns belongs to Docker, the host or another container',
+    });
+  }
+}
+
+/** A host port another container or a host process already has. */
+export class PortInUseError extends DockcniError {
+  override readonly name = 'PortInUseError';
+  constructor(readonly mapping: PortMapping, readonly holder: string) {
+    super('port-in-use', `host port ${mapping.hostIP ? `${mapping.hostIP}:` : ''}${mapping.hostPort}/${mapping.protocol} is already taken by ${holder}`, {
+      fix: 'map another host port, or stop what holds it',
+    });
+  }
+}
+
 /**
- * Pin → record intent → ADD per network → record, and the reverse. The daemon, `run` and `attach` all
- * go through here; one container is handled by one caller at a time (a cross-process lock).
+ * What happens when a container is wired, step by step (`wire`), and the reverse (`unwire`). The daemon,
+ * `run` and `attach` all go through here; one container is handled by one caller at a time (a
+ * cross-process lock).
  */
 export class Wirer {
   constructor(private readonly options: WirerOptions) {}
 
   /** Idempotent for the same incarnation; a restarted container's old attachment is DELeted first. */
   async wire(target: WireTarget, request: WireRequest): Promise<AttachmentRecord> {
+    // 1. Only a netns of the container's own: anything else belongs to Docker, the host or another container.
+    if (target.networkMode !== 'none') throw new NetworkModeError(target.name, target.networkMode);
     const release = await this.options.locks.mutex(`ctr-${target.containerId}`);
     try {
+      // 2. Already wired, or wired in an earlier life of the container (DEL that first).
       const existing = await this.options.store.read(target.containerId);
       if (existing && sameIncarnation(existing, target.pid, target.startedAt) && fullyWired(existing)) return existing;
       const listing = await loadConfDir(this.options.confDir);
       if (existing) await this.teardown(existing, listing);
-      let lists: NetworkConfigList[];
-      try {
-        lists = request.networks.map((n) => pickNetwork(listing, n.network));
-        request.networks.forEach((n, i) => checkCapabilities(lists[i]!, n.capabilityArgs));
-        await this.checkAddresses(target.containerId, request, lists);
-      } catch (error) {
-        throw new WireError(target.name, undefined, error);
-      }
+      // 3. Every network, capability and address checked before anything changes.
+      const lists = await this.plan(target, request, listing);
       if (request.networks.some((n) => n.capabilityArgs['portMappings'] !== undefined)) await this.options.firewall.allowPortMapped();
-      const record: AttachmentRecord = {
-        containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns: this.options.pins.pathFor(target.containerId), origin: target.origin,
-        networks: request.networks.map((n) => ({
-          network: n.network, ifName: n.ifName, state: 'adding', addresses: [],
-          args: [['IgnoreUnknown', '1'], ['K8S_POD_NAMESPACE', this.options.podNamespace], ['K8S_POD_NAME', target.name],
-            ['K8S_POD_INFRA_CONTAINER_ID', target.containerId], ...n.extraArgs],
-          capabilityArgs: n.capabilityArgs,
-        })),
-        updatedAt: '',
-      };
-      await this.pinAndRecord(target, record);
-      const dns: CniDns[] = [];
-      for (const [i, attachment] of record.networks.entries()) {
-        this.options.onProgress?.(`wiring ${attachment.ifName} on ${attachment.network}…`);
-        try {
-          const result = await this.options.engine.add(lists[i]!, this.rt(record, attachment));
-          const ifIndex = result.interfaces?.findIndex((f) => f.name === attachment.ifName && f.sandbox);
-          attachment.addresses = (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex).map((ip) => ip.address);
-          attachment.mac = ifIndex === undefined || ifIndex < 0 ? undefined : result.interfaces?.[ifIndex]?.mac;
-          attachment.state = 'wired';
-          if (result.dns) dns.push(result.dns);
-        } catch (error) {
-          attachment.state = 'failed';
-          attachment.error = describeError(error);
-          await this.options.store.write(record);
-          const failure = new WireError(target.name, attachment.network, error);
-          try {
-            await this.teardown(record, listing, true);
-          } catch (cleanup) {
-            // The ADD failure is the one to report; the failed cleanup travels with it.
-            failure.rollbackErrors = [...failure.rollbackErrors, cleanup as Error];
-          }
-          throw failure;
-        }
-      }
-      // Written once, when every network is wired: a crash before this leaves networks in `adding`,
-      // and teardown DELs those as it DELs wired ones (from the cache ADD wrote).
+      // 4. The netns pinned and the intent recorded; host ports claimed in the same step.
+      const record = this.intent(target, request);
+      await this.claim(target, record);
+      // 5. ADD each network in order; a failure undoes them all.
+      const dns = await this.addAll(target, record, lists, listing);
+      // 6. Written once every network is wired: a crash before this leaves networks in `adding`, and
+      // teardown DELs those as it DELs wired ones (from the cache ADD wrote).
       await Promise.all([this.options.store.write(record), this.writeContainerFiles(target, record, dns)]);
       return record;
     } finally {
@@ -130,6 +121,121 @@ export class Wirer {
     }
   }
 
+  /** `run` names the app that joined a sandbox, once Docker has created it. */
+  async recordApp(sandboxId: string, appId: string): Promise<void> {
+    const release = await this.options.locks.mutex(`ctr-${sandboxId}`);
+    try {
+      const record = await this.options.store.read(sandboxId);
+      if (record === undefined || record.origin !== 'run') throw new DockcniError('not-a-sandbox', `container ${sandboxId.slice(0, 12)} is not a sandbox dockcni run wired`);
+      record.app = appId;
+      await this.options.store.write(record);
+    } finally {
+      await release();
+    }
+  }
+
+  /** Whether `run` recorded this app as the one that joined this sandbox. */
+  async isSandboxOf(sandboxId: string, appId: string): Promise<boolean> {
+    const record = await this.options.store.read(sandboxId);
+    return record?.origin === 'run' && record.app === appId;
+  }
+
+  private async plan(target: WireTarget, request: WireRequest, listing: ConfDirListing): Promise<NetworkConfigList[]> {
+    try {
+      const lists = request.networks.map((n) => pickNetwork(listing, n.network));
+      request.networks.forEach((n, i) => checkCapabilities(lists[i]!, n.capabilityArgs));
+      const asked = request.networks.map((n) => n.capabilityArgs['ips']);
+      if (asked.some((ips) => ips !== undefined)) {
+        const others = (await this.options.store.list()).filter((r) => r.containerId !== target.containerId);
+        asked.forEach((ips, i) => { if (Array.isArray(ips)) checkRequestedAddresses(lists[i]!, ips as string[], others); });
+      }
+      return lists;
+    } catch (error) {
+      throw new WireError(target.name, undefined, error);
+    }
+  }
+
+  private intent(target: WireTarget, request: WireRequest): AttachmentRecord {
+    return {
+      containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns: this.options.pins.pathFor(target.containerId), origin: target.origin,
+      networks: request.networks.map((n) => ({
+        network: n.network, ifName: n.ifName, state: 'adding', addresses: [],
+        args: [...identityArgs(this.options.podNamespace, target.name, target.containerId), ...n.extraArgs], capabilityArgs: n.capabilityArgs,
+      })),
+      updatedAt: '',
+    };
+  }
+
+  /**
+   * Host ports are checked and the record that claims them written under one host-wide lock: of two
+   * containers racing for a port, exactly one gets it.
+   */
+  private async claim(target: WireTarget, record: AttachmentRecord): Promise<void> {
+    const mappings = record.networks.flatMap((n) => portMappings(n));
+    if (mappings.length === 0) {
+      await this.pinAndRecord(target, record);
+      return;
+    }
+    const release = await this.options.locks.mutex('host-ports');
+    try {
+      try {
+        await this.checkPorts(target, mappings);
+      } catch (error) {
+        throw new WireError(target.name, undefined, error);
+      }
+      await this.pinAndRecord(target, record);
+    } finally {
+      await release();
+    }
+  }
+
+  private async checkPorts(target: WireTarget, mappings: readonly PortMapping[]): Promise<void> {
+    mappings.forEach((m, i) => {
+      const twin = mappings.findIndex((o) => overlaps(asTarget(o), asTarget(m)));
+      if (twin !== i) throw new PortInUseError(m, `another mapping of container ${target.name}`);
+    });
+    const others = (await this.options.store.list()).filter((r) => r.containerId !== target.containerId && r.netns !== '');
+    for (const m of mappings) {
+      for (const other of others) {
+        const held = other.networks.filter((n) => n.state !== 'failed').flatMap(portMappings).find((o) => overlaps(asTarget(o), asTarget(m)));
+        if (held) throw new PortInUseError(m, `container ${other.name} (${other.containerId.slice(0, 12)})`);
+      }
+    }
+    const sockets = hostSockets();
+    for (const m of mappings) {
+      const holder = hostListener(m, sockets);
+      if (holder) throw new PortInUseError(m, holder);
+    }
+  }
+
+  private async addAll(target: WireTarget, record: AttachmentRecord, lists: readonly NetworkConfigList[], listing: ConfDirListing): Promise<CniDns[]> {
+    const dns: CniDns[] = [];
+    for (const [i, attachment] of record.networks.entries()) {
+      this.options.onProgress?.(`wiring ${attachment.ifName} on ${attachment.network}…`);
+      try {
+        const result = await this.options.engine.add(lists[i]!, { ...this.rt(record, attachment), netnsPid: record.pid });
+        const ifIndex = result.interfaces?.findIndex((f) => f.name === attachment.ifName && f.sandbox);
+        attachment.addresses = (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex).map((ip) => ip.address);
+        attachment.mac = ifIndex === undefined || ifIndex < 0 ? undefined : result.interfaces?.[ifIndex]?.mac;
+        attachment.state = 'wired';
+        if (result.dns) dns.push(result.dns);
+      } catch (error) {
+        attachment.state = 'failed';
+        attachment.error = describeError(error);
+        await this.options.store.write(record);
+        const failure = new WireError(target.name, attachment.network, error);
+        try {
+          await this.teardown(record, listing, true);
+        } catch (cleanup) {
+          // The ADD failure is the one to report; the failed cleanup travels with it.
+          failure.rollbackErrors = [...failure.rollbackErrors, cleanup as Error];
+        }
+        throw failure;
+      }
+    }
+    return dns;
+  }
+
   /**
    * With keepFailed, the record stays with its failed state (no netns) so `ls` can say why. A DEL that
    * fails leaves the pin and the record in `deleting`, so a later unwire or gc can finish the job.
@@ -138,7 +244,7 @@ export class Wirer {
     if (record.netns !== '') {
       // A pin no longer mounted (dockcni stopped between unpinning and forgetting) is an ordinary file,
       // which plugins refuse as a netns: DEL then runs as for a netns that is gone.
-      const pinned = await this.options.pins.isPinned(record.containerId);
+      const pinned = this.options.pins.isPinned(record.containerId);
       for (const attachment of [...record.networks].reverse()) {
         const current = configuredNetwork(listing, attachment.network);
         // Marked before the DEL: once IPAM may hand the addresses out again, this record no longer
@@ -180,24 +286,23 @@ export class Wirer {
     }
   }
 
-  private async checkAddresses(self: string, request: WireRequest, lists: readonly NetworkConfigList[]): Promise<void> {
-    const asked = request.networks.map((n) => n.capabilityArgs['ips']);
-    if (asked.every((ips) => ips === undefined)) return;
-    const others = (await this.options.store.list()).filter((r) => r.containerId !== self);
-    asked.forEach((ips, i) => { if (Array.isArray(ips)) checkRequestedAddresses(lists[i]!, ips as string[], others); });
-  }
-
   private rt(record: AttachmentRecord, attachment: NetworkAttachment): RuntimeConf {
     return { containerId: record.containerId, netns: record.netns, ifName: attachment.ifName, args: attachment.args, capabilityArgs: attachment.capabilityArgs };
   }
 
   private async writeContainerFiles(target: WireTarget, record: AttachmentRecord, dns: readonly CniDns[]): Promise<void> {
     const addresses = record.networks.flatMap((n) => n.addresses.map((a) => a.split('/')[0] ?? a));
-    await writeHosts(target.hostsPath ?? '', [target.hostname ?? '', target.name], addresses.slice(0, 1));
+    const hosts = target.hostsPath ?? '';
+    const resolv = target.resolvConfPath ?? '';
+    if (hosts !== '') checkContainerFilePath(hosts, target.containerId);
+    if (resolv !== '') checkContainerFilePath(resolv, target.containerId);
+    await writeHosts(hosts, [target.hostname ?? '', target.name], addresses.slice(0, 1));
     const withServers = dns.find((d) => (d.nameservers ?? []).length > 0);
-    if (withServers) await writeResolvConf(target.resolvConfPath ?? '', withServers);
+    if (withServers) await writeResolvConf(resolv, withServers);
   }
 }
+
+const portMappings = (n: NetworkAttachment): PortMapping[] => (n.capabilityArgs['portMappings'] as PortMapping[] | undefined) ?? [];
 
 /** An address, MAC or port asked for must reach a plugin that applies it, never be dropped silently. */
 function checkCapabilities(list: NetworkConfigList, capabilityArgs: Readonly<Record<string, unknown>>): void {

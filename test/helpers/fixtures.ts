@@ -62,6 +62,7 @@ export async function sandbox(t: ExecutionContext): Promise<Sandbox> {
       cacheDir: path.join(dir, 'cache'),
       timeoutMs,
       trace: (r) => traces.push(r),
+      netns: { check: async () => undefined },
     }),
     list: (plugins, extra = {}) => parseConfList(Buffer.from(JSON.stringify({
       cniVersion: '1.0.0', name: 'testnet', ...extra, plugins: plugins.map((p) => ({ type: 'fixture', record, ...p })),

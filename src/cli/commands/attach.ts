@@ -16,6 +16,7 @@ export const attachCommand: CommandModule<object, Args> = {
   command: 'attach <container>',
   describe: 'wire a running --network=none container by hand (no sandbox); undo with `dockcni detach`',
   builder: (y) => withDockerFlags(y)
+    .example('$0 attach web --network front -p 8080:80', 'give the --network none container "web" eth0 on front, port 8080 mapped')
     .positional('container', { type: 'string', demandOption: true })
     .option('network', { type: 'string', array: true, default: ['dockcni'], describe: 'CNI network, repeatable (eth0, eth1, …)' })
     .option('ifname', { type: 'string', describe: 'interface name, with a single --network [default eth0]' })
@@ -47,7 +48,8 @@ export const attachCommand: CommandModule<object, Args> = {
 export const detachCommand: CommandModule<object, Args> = {
   command: 'detach <container>',
   describe: 'DEL every network dockcni wired on a container',
-  builder: (y) => withDockerFlags(y).positional('container', { type: 'string', demandOption: true }) as unknown as Argv<Args>,
+  builder: (y) => withDockerFlags(y).positional('container', { type: 'string', demandOption: true })
+    .example('$0 detach web', 'DEL every network dockcni wired on web') as unknown as Argv<Args>,
   handler: async (argv) => {
     const ctx = await contextFrom(argv);
     const id = (await ctx.docker.inspect(argv.container))?.id ?? argv.container;

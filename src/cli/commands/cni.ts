@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { parseCniArgs } from '../../cni/args.js';
 import { loadConfDir, pickNetwork } from '../../cni/conf-dir.js';
-import type { RuntimeConf } from '../../cni/types.js';
+import type { GcAttachment, RuntimeConf } from '../../cni/types.js';
 import { InvalidInputError, NetworkNotFoundError } from '../../errors.js';
 import { engineFrom, pathsFrom, withCniFlags, type CniFlags } from '../common.js';
 
@@ -41,6 +41,20 @@ function parseCapArgs(text: string | undefined): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
+function parseValidAttachments(text: string | undefined): GcAttachment[] {
+  if (text === undefined) return [];
+  const example = 'pass e.g. \'[{"containerID":"abc","ifname":"eth0"}]\'';
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new InvalidInputError('--valid-attachments', text, `not JSON (${(error as Error).message})`, example);
+  }
+  const ok = Array.isArray(value) && value.every((v) => typeof v === 'object' && v !== null && typeof (v as GcAttachment).containerID === 'string' && typeof (v as GcAttachment).ifname === 'string');
+  if (!ok) throw new InvalidInputError('--valid-attachments', text, 'must be a list of {"containerID","ifname"} objects', example);
+  return value as GcAttachment[];
+}
+
 function runtimeConf(argv: CniCommandArgs): RuntimeConf {
   const netns = resolveNetns(argv.netns ?? '');
   return {
@@ -70,7 +84,7 @@ async function network(argv: CniFlags & { readonly network: string }) {
 const add: CommandModule<object, CniCommandArgs> = {
   command: 'add <network> <netns>',
   describe: 'ADD the network\'s plugin chain to a netns; prints the result',
-  builder: (y) => attachmentOptions(y) as unknown as Argv<CniCommandArgs>,
+  builder: (y) => attachmentOptions(y).example('$0 cni add dockcni /var/run/netns/demo', '') as unknown as Argv<CniCommandArgs>,
   handler: async (argv) => {
     const result = await engineFrom(argv).add(await network(argv), runtimeConf(argv));
     if (argv.output === 'json') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -81,7 +95,7 @@ const add: CommandModule<object, CniCommandArgs> = {
 const check: CommandModule<object, CniCommandArgs> = {
   command: 'check <network> <netns>',
   describe: 'CHECK an attachment against its cached result',
-  builder: (y) => attachmentOptions(y) as unknown as Argv<CniCommandArgs>,
+  builder: (y) => attachmentOptions(y).example('$0 cni check dockcni /var/run/netns/demo', '') as unknown as Argv<CniCommandArgs>,
   handler: async (argv) => {
     await engineFrom(argv).check(await network(argv), runtimeConf(argv));
     if (argv.output === 'text') process.stdout.write('ok\n');
@@ -91,7 +105,7 @@ const check: CommandModule<object, CniCommandArgs> = {
 const del: CommandModule<object, CniCommandArgs> = {
   command: 'del <network> <netns>',
   describe: 'DEL an attachment (with the config cached at ADD time when there is one)',
-  builder: (y) => attachmentOptions(y) as unknown as Argv<CniCommandArgs>,
+  builder: (y) => attachmentOptions(y).example('$0 cni del dockcni /var/run/netns/demo', '') as unknown as Argv<CniCommandArgs>,
   handler: async (argv) => {
     // A network no longer configured is still DELeted from its cached config.
     const current = await network(argv).catch((error: unknown) => {
@@ -118,11 +132,11 @@ const gc: CommandModule<object, NetworkOnlyArgs> = {
   command: 'gc <network>',
   describe: 'DEL cached attachments not listed as valid, then send CNI GC (1.1.0 lists)',
   builder: (y) => networkOnlyOptions(y)
-    .option('valid-attachments', { type: 'string', describe: 'JSON [{"containerID":"…","ifname":"eth0"}] to keep [default: none]' }) as unknown as Argv<NetworkOnlyArgs>,
+    .option('valid-attachments', { type: 'string', describe: 'JSON [{"containerID":"…","ifname":"eth0"}] to keep [default: none]' }).example('$0 cni gc mynet --valid-attachments \'[{"containerID":"abc","ifname":"eth0"}]\'', '') as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
     const list = await network(argv);
-    const valid = argv.validAttachments ? JSON.parse(argv.validAttachments) as { containerID: string; ifname: string }[] : [];
-    const outcome = await engineFrom(argv).gc(list, valid);
+    const valid = parseValidAttachments(argv.validAttachments);
+    const outcome = await engineFrom(argv).gc(list, async () => valid);
     const report = { deleted: outcome.deleted.map((e) => ({ containerId: e.containerId, ifName: e.ifName })), errors: outcome.errors.map((e) => e.message) };
     process.stdout.write(argv.output === 'json' ? `${JSON.stringify(report)}\n`
       : report.deleted.map((d) => `deleted ${argv.network}/${d.containerId}/${d.ifName}\n`).join(''));
@@ -133,7 +147,7 @@ const gc: CommandModule<object, NetworkOnlyArgs> = {
 const status: CommandModule<object, NetworkOnlyArgs> = {
   command: 'status <network>',
   describe: 'CNI STATUS of every plugin of a 1.1.0 network',
-  builder: (y) => networkOnlyOptions(y) as unknown as Argv<NetworkOnlyArgs>,
+  builder: (y) => networkOnlyOptions(y).example('$0 cni status mynet', '') as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
     const list = await network(argv);
     const { supported } = await engineFrom(argv).status(list);
@@ -145,7 +159,7 @@ const status: CommandModule<object, NetworkOnlyArgs> = {
 const version: CommandModule<object, NetworkOnlyArgs> = {
   command: 'version <network>',
   describe: 'VERSION of every plugin of a network',
-  builder: (y) => networkOnlyOptions(y) as unknown as Argv<NetworkOnlyArgs>,
+  builder: (y) => networkOnlyOptions(y).example('$0 cni version dockcni', '') as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
     const list = await network(argv);
     const engine = engineFrom(argv);
@@ -159,6 +173,7 @@ const version: CommandModule<object, NetworkOnlyArgs> = {
 export const cniCommand: CommandModule = {
   command: 'cni <command>',
   describe: 'run CNI operations by hand (the cnitool contract, and more)',
-  builder: (y) => y.command([add, check, del, gc, status, version] as CommandModule[]).demandCommand(1),
+  builder: (y) => y.command([add, check, del, gc, status, version] as CommandModule[]).demandCommand(1, 'name a cni command: add, check, del, gc, status or version')
+    .example('$0 cni add dockcni /var/run/netns/demo --trace', 'ADD the embedded network to an ip netns, showing every plugin call'),
   handler: () => undefined,
 };

@@ -14,6 +14,7 @@ interface Args extends DockerFlags {
   readonly onFailure: FailurePolicy;
   readonly retries: number;
   readonly allowNetworks?: string | undefined;
+  readonly allowArgs?: string | undefined;
   readonly logFormat: 'text' | 'json';
   readonly metricsAddr?: string | undefined;
   readonly debug: boolean;
@@ -30,10 +31,12 @@ export const daemonCommand: CommandModule<object, Args> = {
   command: 'daemon',
   describe: 'wire every container labelled dockcni.networks=… from Docker events (ADD on start, DEL on death)',
   builder: (y) => withDockerFlags(y)
+    .example('$0 daemon --metrics-addr 9584', 'then: docker run -d --network none -l dockcni.networks=dockcni IMAGE')
     .option('concurrency', { type: 'number', default: 8, describe: 'containers wired at once' })
     .option('on-failure', { choices: ['stop', 'kill', 'ignore'] as const, default: 'stop' as const, describe: 'what to do with a container whose wiring keeps failing' })
     .option('retries', { type: 'number', default: 2, describe: 'retries of a failed wiring, with doubling backoff from 1 s' })
     .option('allow-networks', { type: 'string', describe: 'comma-separated networks labels may ask for [default: all]' })
+    .option('allow-args', { type: 'string', describe: 'comma-separated CNI_ARGS keys dockcni.args may set ("" = none) [default: any but the identity and address keys]' })
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const })
     .option('metrics-addr', { type: 'string', describe: 'serve /metrics and /healthz on PORT (loopback) or HOST:PORT' })
     .option('debug', { type: 'boolean', default: false }) as unknown as Argv<Args>,
@@ -49,9 +52,12 @@ export const daemonCommand: CommandModule<object, Args> = {
     if (served) log.log('info', 'metrics listening', { address: `${served.address.address}:${served.address.port}` });
     const handlers = new ContainerHandlers({
       docker: ctx.docker, wirer: ctx.wirer, log, metrics, onFailure: argv.onFailure, retries: argv.retries, retryDelayMs: 1000, pluginTime,
-      labels: { allowNetworks: argv.allowNetworks ? new Set(argv.allowNetworks.split(',').map((n) => n.trim())) : undefined },
+      labels: {
+        allowNetworks: argv.allowNetworks ? new Set(argv.allowNetworks.split(',').map((n) => n.trim())) : undefined,
+        allowArgs: argv.allowArgs === undefined ? undefined : new Set(argv.allowArgs.split(',').map((n) => n.trim()).filter((n) => n !== '')),
+      },
     });
-    const daemon = new Daemon({ docker: ctx.docker, store: ctx.store, handlers, reconciler: ctx.reconciler, log, metrics, concurrency: argv.concurrency });
+    const daemon = new Daemon({ docker: ctx.docker, handlers, reconciler: ctx.reconciler, log, metrics, concurrency: argv.concurrency });
     const shutdown = (signal: string) => {
       log.log('info', `${signal}: finishing in-flight operations; containers keep their networking`);
       void daemon.stop();

@@ -12,7 +12,8 @@ const MARK: Record<CheckStatus, string> = { ok: '✓', warn: '!', fail: '✗' };
 export const doctorCommand: CommandModule<object, Args> = {
   command: 'doctor',
   describe: 'check this node for CNI: Docker, configs, plugins, forwarding, iptables, MACs, ports, leftovers',
-  builder: (y) => withDockerFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const }) as unknown as Argv<Args>,
+  builder: (y) => withDockerFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const })
+    .example('$0 doctor', 'every check, with the fix for each that fails') as unknown as Argv<Args>,
   handler: async (argv) => {
     const results = await runChecks(await contextFrom(argv));
     const failed = results.some((r) => r.status === 'fail');

@@ -21,7 +21,7 @@ function summary(list: NetworkConfigList) {
 const ls: CommandModule<object, Args> = {
   command: 'ls',
   describe: 'list the networks of the conf dir (and the embedded default when not overridden)',
-  builder: (y) => withOutput(y) as unknown as Argv<Args>,
+  builder: (y) => withOutput(y).example('$0 networks ls -o json', '') as unknown as Argv<Args>,
   handler: async (argv) => {
     const listing = await loadConfDir(pathsFrom(argv).confDir);
     const networks = [...listing.networks];
@@ -38,7 +38,7 @@ const ls: CommandModule<object, Args> = {
 const inspect: CommandModule<object, Args> = {
   command: 'inspect <network>',
   describe: 'print a network\'s conflist as dockcni will use it',
-  builder: (y) => withOutput(y).positional('network', { type: 'string', demandOption: true }) as unknown as Argv<Args>,
+  builder: (y) => withOutput(y).positional('network', { type: 'string', demandOption: true }).example('$0 networks inspect dockcni', '') as unknown as Argv<Args>,
   handler: async (argv) => {
     const list = pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network ?? '');
     process.stdout.write(`${JSON.stringify({ ...summary(list), config: JSON.parse(list.bytes.toString('utf8')) }, null, 2)}\n`);
@@ -48,7 +48,7 @@ const inspect: CommandModule<object, Args> = {
 const validate: CommandModule<object, Args> = {
   command: 'validate [network]',
   describe: 'check every file and plugin (found, answering VERSION with the network\'s version); reports every problem',
-  builder: (y) => withOutput(y).positional('network', { type: 'string' }) as unknown as Argv<Args>,
+  builder: (y) => withOutput(y).positional('network', { type: 'string' }).example('$0 networks validate', 'every file, every plugin') as unknown as Argv<Args>,
   handler: async (argv) => {
     const paths = pathsFrom(argv);
     const engine = engineFrom(argv, paths);
@@ -67,6 +67,6 @@ const validate: CommandModule<object, Args> = {
 export const networksCommand: CommandModule = {
   command: 'networks <command>',
   describe: 'list, inspect and validate CNI networks',
-  builder: (y) => y.command([ls, inspect, validate] as CommandModule[]).demandCommand(1),
+  builder: (y) => y.command([ls, inspect, validate] as CommandModule[]).demandCommand(1, 'name a networks command: ls, inspect or validate').example('$0 networks ls', ''),
   handler: () => undefined,
 };

@@ -19,7 +19,7 @@ const withOutput = <T>(y: Argv<T>) => y.option('output', { alias: 'o', choices: 
 export const lsCommand: CommandModule<object, LsArgs> = {
   command: 'ls',
   describe: 'containers dockcni wired: networks, interfaces, addresses, state (from the state on disk)',
-  builder: (y) => withOutput(withCniFlags(y)) as unknown as Argv<LsArgs>,
+  builder: (y) => withOutput(withCniFlags(y)).example('$0 ls', '').example('$0 ls -o json', '') as unknown as Argv<LsArgs>,
   handler: async (argv) => {
     const records = await new AttachmentStore(pathsFrom(argv).stateDir).list();
     if (argv.output === 'json') {
@@ -36,7 +36,7 @@ export const lsCommand: CommandModule<object, LsArgs> = {
 export const inspectCommand: CommandModule<object, LsArgs> = {
   command: 'inspect <container>',
   describe: 'a container\'s attachment record and cached CNI results (id, id prefix or name)',
-  builder: (y) => withCniFlags(y).positional('container', { type: 'string', demandOption: true }) as unknown as Argv<LsArgs>,
+  builder: (y) => withCniFlags(y).positional('container', { type: 'string', demandOption: true }).example('$0 inspect web', '') as unknown as Argv<LsArgs>,
   handler: async (argv) => {
     const paths = pathsFrom(argv);
     const wanted = argv.container ?? '';
@@ -60,21 +60,32 @@ interface GcArgs extends DockerFlags {
 export const gcCommand: CommandModule<object, GcArgs> = {
   command: 'gc',
   describe: 'remove what no live container needs: stale attachments (DEL from the cache), run sandboxes, pins; then CNI GC',
-  builder: (y) => withOutput(withDockerFlags(y)).option('dry-run', { type: 'boolean', default: false, describe: 'only list what would be removed' }) as unknown as Argv<GcArgs>,
+  builder: (y) => withOutput(withDockerFlags(y)).option('dry-run', { type: 'boolean', default: false, describe: 'only list what would be removed' })
+    .example('$0 gc --dry-run', 'what would go, and why') as unknown as Argv<GcArgs>,
   handler: async (argv) => {
     const ctx = await contextFrom(argv);
     const inventory = await ctx.reconciler.inventory();
     // Container leftovers first: their DEL releases reservations and chains the plugins' own way.
-    const errors = argv.dryRun ? [] : [...(await ctx.reconciler.clean(inventory.leftovers)), ...(await ctx.reconciler.gcNetworks(inventory.records))];
+    const errors = argv.dryRun ? [] : await ctx.reconciler.clean(inventory.leftovers);
+    const gc = argv.dryRun ? { deleted: [], errors: [] } : await ctx.reconciler.gcNetworks();
+    errors.push(...gc.errors);
     // After the container leftovers are gone, so that only what their DELs did not release remains.
     const host = await ctx.reconciler.hostLeftovers();
     if (!argv.dryRun) errors.push(...(await ctx.reconciler.cleanHost(host)));
-    const lines = [...inventory.leftovers.map(describeLeftover), ...host.map(describeHostLeftover)];
+    const lines = [
+      ...inventory.leftovers.map(describeLeftover), ...gc.deleted.map((e) => `attachment ${e.networkName}/${e.containerId}/${e.ifName} (CNI GC: no record holds it)`),
+      ...host.map(describeHostLeftover),
+    ];
     if (argv.output === 'json') {
-      process.stdout.write(`${JSON.stringify({ dryRun: argv.dryRun, leftovers: inventory.leftovers, host, errors: errors.map((e) => e.message) }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({
+        dryRun: argv.dryRun, leftovers: inventory.leftovers, gcDeleted: gc.deleted.map((e) => ({ network: e.networkName, containerId: e.containerId, ifName: e.ifName })), host,
+        leftAlone: inventory.skippedCache, otherRuntimes: inventory.foreignCache.length, errors: errors.map((e) => e.message),
+      }, null, 2)}\n`);
     } else {
       const verb = argv.dryRun ? 'would remove' : 'removed';
       for (const line of lines) process.stdout.write(`${verb} ${line}\n`);
+      for (const s of inventory.skippedCache) process.stdout.write(`left alone ${s.path}: ${s.reason}\n`);
+      if (inventory.foreignCache.length > 0) process.stdout.write(`left alone ${inventory.foreignCache.length} attachment(s) of other CNI runtimes\n`);
       if (lines.length === 0) process.stdout.write('nothing to remove\n');
     }
     if (errors.length > 0) throw new DockcniError('gc-failed', `${errors.length} item(s) could not be removed: ${errors.map((e) => e.message).join('; ')}`);

@@ -60,13 +60,12 @@ test('the result is cached in libcni format, atomically, 0600 in a 0700 dir', as
   const list = s.list([{}]);
   const rt = s.rt({ args: [['A', 'b']], capabilityArgs: { mac: '02:00:00:00:00:01' } });
   const result = await s.engine().add(list, rt);
-  const entry = await s.engine().cache.read('testnet', 'c0ffee', 'eth0');
+  const entry = await s.engine().cachedAttachment('testnet', 'c0ffee', 'eth0');
   t.deepEqual(entry, {
     kind: 'cniCacheV1', containerId: 'c0ffee', config: list.bytes.toString('base64'), ifName: 'eth0', networkName: 'testnet',
     netns: '/var/run/netns/none', cniArgs: [['A', 'b']], capabilityArgs: { mac: '02:00:00:00:00:01' }, result,
   });
-  const file = s.engine().cache.pathFor('testnet', 'c0ffee', 'eth0');
-  t.is(file, `${s.cacheDir}/results/testnet-c0ffee-eth0`);
+  const file = `${s.cacheDir}/results/testnet-c0ffee-eth0`;
   t.is((await stat(file)).mode & 0o777, 0o600);
   t.is((await stat(`${s.cacheDir}/results`)).mode & 0o777, 0o700);
   t.deepEqual(await readdir(`${s.cacheDir}/results`), ['testnet-c0ffee-eth0']);
@@ -81,7 +80,7 @@ test('DEL runs in reverse with the cached result and the config cached at ADD ti
   const dels = (await s.calls()).filter((c) => c.command === 'DEL');
   t.deepEqual(dels.map((c) => c.stdin['id']), ['b', 'a']);
   t.true(dels.every((c) => JSON.stringify(c.stdin['prevResult']) === JSON.stringify(result)));
-  t.is(await engine.cache.read('testnet', 'c0ffee', 'eth0'), undefined);
+  t.is(await engine.cachedAttachment('testnet', 'c0ffee', 'eth0'), undefined);
 });
 
 test('DEL without args reuses the CNI_ARGS and capability args cached at ADD', async (t) => {
@@ -145,15 +144,15 @@ test('CHECK gets the cached result; honours disableCheck; refused before 0.4.0 a
   t.is((await s.calls()).filter((c) => c.command === 'CHECK').length, 2);
 });
 
-test('a failed ADD is undone by a DEL of the whole list, reports the original error, caches nothing', async (t) => {
+test('a failed ADD is undone by a DEL of the plugins that ran, in reverse, reports the original error, caches nothing', async (t) => {
   const s = await sandbox(t);
   const list = s.list([{ id: 'a' }, { id: 'b', fixture: { fail: { code: 7, msg: 'bad subnet', details: 'subnet 10.0.0.0/33' }, failOn: ['ADD'] } }, { id: 'c' }]);
   const error = await t.throwsAsync(s.engine().add(list, s.rt()), { instanceOf: CniPluginError });
   t.like(error, { plugin: 'fixture', command: 'ADD', cniCode: 7, msg: 'bad subnet', details: 'subnet 10.0.0.0/33', kind: 'error-result' });
   t.regex(error?.message ?? '', /plugin "fixture" failed \(ADD\) \[CNI code 7: invalid network configuration\]: bad subnet \(subnet 10\.0\.0\.0\/33\)/);
   const calls = await s.calls();
-  t.deepEqual(calls.map((c) => `${c.command} ${String(c.stdin['id'])}`), ['ADD a', 'ADD b', 'DEL c', 'DEL b', 'DEL a']);
-  t.deepEqual(await s.engine().cache.list(), []);
+  t.deepEqual(calls.map((c) => `${c.command} ${String(c.stdin['id'])}`), ['ADD a', 'ADD b', 'DEL b', 'DEL a']);
+  t.deepEqual((await s.engine().cachedAttachments()).entries, []);
 });
 
 test('a rollback DEL that fails too is kept on the ADD error', async (t) => {
@@ -171,7 +170,7 @@ test('GC DELs stale cached attachments, then sends GC with the valid and cached 
   const list = s.list([{ id: 'a' }], { cniVersion: '1.1.0' });
   await engine.add(list, s.rt({ containerId: 'live' }));
   await engine.add(list, s.rt({ containerId: 'dead' }));
-  const outcome = await engine.gc(list, [{ containerID: 'live', ifname: 'eth0' }, { containerID: 'other', ifname: 'eth1' }]);
+  const outcome = await engine.gc(list, async () => [{ containerID: 'live', ifname: 'eth0' }, { containerID: 'other', ifname: 'eth1' }]);
   t.deepEqual(outcome.deleted.map((e) => e.containerId), ['dead']);
   t.deepEqual(outcome.errors, []);
   const calls = await s.calls();
@@ -185,8 +184,8 @@ test('GC DELs stale cached attachments, then sends GC with the valid and cached 
 
 test('GC skips the plugin call for disableGC and for lists before 1.1.0', async (t) => {
   const s = await sandbox(t);
-  await s.engine().gc(s.list([{}], { cniVersion: '1.1.0', disableGC: true }), []);
-  await s.engine().gc(s.list([{}], { cniVersion: '1.0.0' }), []);
+  await s.engine().gc(s.list([{}], { cniVersion: '1.1.0', disableGC: true }), async () => []);
+  await s.engine().gc(s.list([{}], { cniVersion: '1.0.0' }), async () => []);
   t.deepEqual((await s.calls()).filter((c) => c.command === 'GC'), []);
 });
 

@@ -11,7 +11,7 @@ const failsAs = test.macro(async (t: ExecutionContext, fixture: Record<string, u
   t.is(error?.kind, kind);
   t.is(error?.plugin, 'fixture');
   t.regex(error?.message ?? '', message);
-  t.deepEqual(await engine.cache.list(), []);
+  t.deepEqual((await engine.cachedAttachments()).entries, []);
   const dels = (await s.calls()).filter((c) => c.command === 'DEL').map((c) => c.stdin['id']);
   t.deepEqual(dels, ['bad', 'ok']);
 });

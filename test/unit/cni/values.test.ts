@@ -1,5 +1,5 @@
 import test from 'ava';
-import { formatCniArgs, mergeCniArgs, parseCniArgs } from '../../../src/cni/args.js';
+import { formatCniArgs, parseCniArgs } from '../../../src/cni/args.js';
 import { convertResult, validateResult } from '../../../src/cni/result.js';
 import { InvalidInputError } from '../../../src/errors.js';
 
@@ -16,9 +16,6 @@ for (const bad of ['K', '=v', 'K=', 'K=a=b', 'K=a\nB=c', 'K=a\0', 'K K=v', `K=${
   });
 }
 
-test('the first occurrence of a key wins when merging', (t) => {
-  t.deepEqual(mergeCniArgs([['K8S_POD_NAME', 'real']], [['K8S_POD_NAME', 'spoof'], ['X', '1']]), [['K8S_POD_NAME', 'real'], ['X', '1']]);
-});
 
 test('results convert between 0.4.0 and 1.0.0 shapes', (t) => {
   const old = validateResult({ cniVersion: '0.4.0', ips: [{ version: '4', address: '10.0.0.2/24' }] });

@@ -31,6 +31,9 @@ class FakeWirer {
     return { containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns: '/x', origin: 'daemon', networks: [], updatedAt: '' };
   }
   async unwire(id: string) { this.unwired.push(id); return true; }
+  /** Sandboxes `run` recorded, as sandbox id → app id. */
+  readonly sandboxes = new Map<string, string>();
+  async isSandboxOf(sandbox: string, app: string) { return this.sandboxes.get(sandbox) === app; }
 }
 
 function handlers(docker: FakeDocker, wirer: FakeWirer, policy: FailurePolicy = 'stop', retries = 2) {
@@ -100,16 +103,37 @@ test('a container restarted in the middle of its ADD: the old attempt neither re
   t.deepEqual(docker.calls, []);
 });
 
-test('a run app takes its sandbox with it; a forged sandbox label touches nothing', async (t) => {
+test('a run app takes its sandbox with it; a label naming any other container touches nothing', async (t) => {
   const docker = new FakeDocker();
-  docker.add(SANDBOX, { 'dockcni.networks': 'front', 'dockcni.role': 'sandbox' });
+  const VICTIM = 'd'.repeat(64);
+  const INTRUDER = 'e'.repeat(64);
+  docker.add(SANDBOX, { 'dockcni.role': 'sandbox' });
+  docker.add(VICTIM, {});
   const wirer = new FakeWirer();
+  wirer.sandboxes.set(SANDBOX, ID);
   const { h } = handlers(docker, wirer);
-  await h.stopped(ID, { 'dockcni.role': 'app', 'dockcni.sandbox': SANDBOX });
-  t.deepEqual(wirer.unwired, [ID, SANDBOX]);
+  // Forged: a container naming an unrelated container, and one naming a real sandbox that is not its own.
+  await h.stopped(INTRUDER, { 'dockcni.role': 'app', 'dockcni.sandbox': VICTIM });
+  await h.stopped(INTRUDER, { 'dockcni.role': 'app', 'dockcni.sandbox': SANDBOX });
+  await h.stopped(INTRUDER, { 'dockcni.role': 'app', 'dockcni.sandbox': '../../etc' });
+  t.deepEqual(wirer.unwired, [INTRUDER, INTRUDER, INTRUDER]);
+  t.deepEqual(docker.calls, []);
+  // The app run recorded: its sandbox goes, whatever its own labels say.
+  await h.stopped(ID, { 'dockcni.sandbox': SANDBOX });
+  t.deepEqual(wirer.unwired.slice(3), [ID, SANDBOX]);
   t.deepEqual(docker.calls, [`remove ${SANDBOX}`]);
-  await h.stopped(ID, { 'dockcni.role': 'app', 'dockcni.sandbox': '../../etc' });
-  t.deepEqual(docker.calls, [`remove ${SANDBOX}`]);
+});
+
+test('only failures that may pass are retried: a network mode other than none is refused at once', async (t) => {
+  const docker = new FakeDocker();
+  docker.add(ID, { 'dockcni.networks': 'front' }, { networkMode: 'default' });
+  const { NetworkModeError } = await import('../../../src/wiring/wirer.js');
+  const wirer = new FakeWirer(9, new NetworkModeError('web', 'default'));
+  const { h, log } = handlers(docker, wirer, 'stop', 2);
+  await h.started(ID);
+  t.is(wirer.wired.length, 1, 'no retry');
+  t.deepEqual(docker.calls, [`stop ${ID}`]);
+  t.regex(log.text(), /network mode \\"default\\", not \\"none\\".*"fix":"start it with --network none/);
 });
 
 test('Docker unreachable: the daemon retries, connects, reconciles, follows events, and stops cleanly', async (t) => {
@@ -120,12 +144,12 @@ test('Docker unreachable: the daemon retries, connects, reconciles, follows even
   const metrics = new Metrics();
   let reconciles = 0;
   const reconciler = {
-    inventory: async () => { reconciles++; return { leftovers: [], unwired: [], records: [] }; },
+    inventory: async () => { reconciles++; return { leftovers: [], unwired: [], records: [], skippedCache: [], foreignCache: [] }; },
     clean: async () => [],
-    gcNetworks: async () => [],
+    gcNetworks: async () => ({ deleted: [], errors: [] }),
   } as unknown as Reconciler;
   const h = new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: 'stop', retries: 0, retryDelayMs: 1 });
-  const daemon = new Daemon({ docker, store: { list: async () => [] }, handlers: h, reconciler, log, metrics, concurrency: 2 });
+  const daemon = new Daemon({ docker, handlers: h, reconciler, log, metrics, concurrency: 2 });
   const running = daemon.run();
   const until = async (what: () => boolean) => { for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25)); };
   await until(() => reconciles > 0);

@@ -30,7 +30,7 @@ test('-d and clusters such as -dit detach', (t) => {
 
 test('run flags become the same labels the daemon reads', (t) => {
   const labels = sandboxLabels(parseRunArgs(['--network', 'a', '--network', 'b', '--ip', '10.0.0.5', '-p', '80:8080', 'img']));
-  t.deepEqual(labels, { 'dockcni.networks': 'a,b', 'dockcni.role': 'sandbox', 'dockcni.ip': '10.0.0.5', 'dockcni.ports': '80:8080' });
+  t.deepEqual(labels, { 'dockcni.networks': 'a,b', 'dockcni.ip': '10.0.0.5', 'dockcni.ports': '80:8080' });
   t.is(sandboxLabels(parseRunArgs(['img']))['dockcni.networks'], 'dockcni');
 });
 

@@ -6,6 +6,7 @@ import { parseRunArgs } from '../../../src/run/run-args.js';
 import { runWithCni, sandboxLabels, sandboxRunArgs, type RunContext } from '../../../src/run/run.js';
 
 const SANDBOX = 'a'.repeat(64);
+const APP = 'f'.repeat(64);
 
 class FakeRunner implements AppRunner {
   readonly calls: string[] = [];
@@ -14,7 +15,7 @@ class FakeRunner implements AppRunner {
   start(args: readonly string[]): AppProcess {
     this.started = [...args];
     this.calls.push('app');
-    return { exited: Promise.resolve(this.status), signal: () => undefined };
+    return { exited: Promise.resolve(this.status), containerId: Promise.resolve(APP), signal: () => undefined };
   }
   async runDetached(): Promise<string> { this.calls.push('sandbox'); return SANDBOX; }
   async remove(id: string): Promise<void> { this.calls.push(`remove ${id.slice(0, 4)}`); }
@@ -28,6 +29,7 @@ function context(calls: string[], wireError?: Error): RunContext {
     wirer: {
       wire: async (target) => { calls.push(`wire ${target.name}`); if (wireError) throw wireError; return { containerId: SANDBOX, name: target.name, pid: 42, startedAt: 't', netns: '/run/x', origin: 'run', networks: [], updatedAt: '' }; },
       unwire: async () => { calls.push('unwire'); return true; },
+      recordApp: async (sandbox, app) => { calls.push(`record ${sandbox.slice(0, 4)} app ${app.slice(0, 4)}`); },
     },
   };
 }
@@ -36,18 +38,20 @@ const deps = (runner: FakeRunner, ctx: () => Promise<RunContext>) => ({ app: run
 
 test('the sandbox gets networking flags Docker refuses on the app, each as --flag=value; its image cannot pose as a flag', (t) => {
   const args = parseRunArgs(['--name', 'web', '--dns', '10.0.0.53', '--add-host', 'db:10.0.0.9', '--network', 'front', 'busybox']);
-  t.deepEqual(sandboxRunArgs(args, sandboxLabels(args), 'pause'), [
-    '--network=none', '--label=dockcni.networks=front', '--label=dockcni.role=sandbox', '--name=web.sandbox', '--hostname=web',
+  // No dockcni.networks label: run wires its sandbox itself, and the daemon leaves it alone.
+  t.deepEqual(sandboxRunArgs(args, 'pause'), [
+    '--network=none', '--label=dockcni.role=sandbox', '--name=web.sandbox', '--hostname=web',
     '--dns=10.0.0.53', '--add-host=db:10.0.0.9', 'pause',
   ]);
-  t.throws(() => sandboxRunArgs(args, {}, '--privileged'), { instanceOf: InvalidInputError, message: /--sandbox-image "--privileged"/ });
+  t.deepEqual(sandboxLabels(args), { 'dockcni.networks': 'front' });
+  t.throws(() => sandboxRunArgs(args, '--privileged'), { instanceOf: InvalidInputError, message: /--sandbox-image "--privileged"/ });
 });
 
 test('sandbox, wiring, then the app in its netns; teardown unwires and removes the sandbox', async (t) => {
   const runner = new FakeRunner(7);
   const args = parseRunArgs(['--rm', '--name', 'web', 'busybox', 'true']);
   t.is(await runWithCni(args, deps(runner, async () => context(runner.calls)), { sandboxImage: 'pause' }), 7);
-  t.deepEqual(runner.calls, ['sandbox', 'wire web', 'app', 'unwire', 'remove aaaa']);
+  t.deepEqual(runner.calls, ['sandbox', 'wire web', 'app', 'record aaaa app ffff', 'unwire', 'remove aaaa']);
   t.deepEqual(runner.started.slice(0, 2), ['--network', `container:${SANDBOX}`]);
 });
 
@@ -60,5 +64,5 @@ test('a context that cannot be built removes the sandbox already started', async
 test('a failed wiring undoes everything and never starts the app', async (t) => {
   const runner = new FakeRunner();
   await t.throwsAsync(runWithCni(parseRunArgs(['busybox']), deps(runner, async () => context(runner.calls, new Error('plugin failed'))), { sandboxImage: 'pause' }), { message: 'plugin failed' });
-  t.deepEqual(runner.calls, ['sandbox', 'wire web', 'unwire', 'remove aaaa']);
+  t.deepEqual(runner.calls, ['sandbox', 'wire web.sandbox', 'unwire', 'remove aaaa']);
 });

@@ -61,3 +61,15 @@ test('an unknown dockcni label', rejects, { 'dockcni.ipp': '10.0.0.1' }, /unknow
 test('an oversize value', rejects, { 'dockcni.ip': '1'.repeat(5000) }, /longer than 4096 characters/);
 test('a network listed twice', rejects, { 'dockcni.networks': 'a,a' }, /listed twice/);
 test('a bandwidth burst without a rate', rejects, { 'dockcni.bandwidth': 'ingressBurst=10k' }, /ingressBurst without ingressRate/);
+test('the identity compared without case', rejects, { 'dockcni.args': 'k8s_pod_name=admin' }, /k8s_pod_name is set by dockcni/);
+test('an address through CNI_ARGS', rejects, { 'dockcni.args': 'IP=10.199.0.9' }, /IP would give the container an address or MAC without dockcni's checks/);
+test('a gateway through CNI_ARGS', rejects, { 'dockcni.args': 'GATEWAY=10.199.0.1' }, /without dockcni's checks/);
+test('a MAC through CNI_ARGS, lower case', rejects, { 'dockcni.args': 'mac=02:00:00:00:00:09' }, /mac would give the container an address or MAC/);
+
+test('--allow-args: only the listed CNI_ARGS keys; none when the list is empty', (t) => {
+  const parse = (allow: string[], args: string) => parseLabels({ 'dockcni.networks': 'front', 'dockcni.args': args }, { allowArgs: new Set(allow) });
+  t.deepEqual(parse(['TIER'], 'TIER=web')?.networks[0]?.extraArgs, [['TIER', 'web']]);
+  t.throws(() => parse(['TIER'], 'TIER=web;ZONE=a'), { message: /CNI_ARGS key ZONE is not allowed on this host/ });
+  const none = t.throws(() => parse([], 'TIER=web'), { instanceOf: InvalidInputError });
+  t.regex(none?.fix ?? '', /allows no dockcni\.args keys \(dockcni daemon --allow-args\)/);
+});

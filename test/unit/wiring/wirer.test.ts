@@ -22,7 +22,7 @@ class FakePins implements NetnsPins {
     return this.pathFor(id);
   }
   async unpin(id: string) { this.held.delete(id); }
-  async isPinned(id: string) { return this.held.has(id); }
+  isPinned(id: string) { return this.held.has(id); }
   async list() { return [...this.held]; }
 }
 
@@ -39,7 +39,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, pins: FakeP
   return { wirer, records, added };
 }
 
-const target = { containerId: ID, name: 'web', pid: 4242, startedAt: 't0', origin: 'daemon' as const };
+const target = { containerId: ID, name: 'web', pid: 4242, startedAt: 't0', origin: 'daemon' as const, networkMode: 'none' };
 const request = { networks: [{ network: 'n', ifName: 'eth0', capabilityArgs: {}, extraArgs: [] }] };
 
 test('a pin that fails leaves no intent record behind, and no plugin runs', async (t) => {

@@ -1,0 +1,66 @@
+import { execFile } from 'node:child_process';
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import { promisify } from 'node:util';
+import { DockcniError } from '../errors.js';
+import type { RuntimeConf } from './types.js';
+
+/**
+ * What the engine checks about the target netns before a plugin runs. The bridge plugin's DEL deletes
+ * CNI_IFNAME in CNI_NETNS whoever made it, so an ADD into a netns that already has that link, or any
+ * operation in the host's own netns, would take down links dockcni never created.
+ */
+export interface NetnsGuard {
+  /** Throws when no plugin may run there for this command. */
+  check(command: 'ADD' | 'CHECK' | 'DEL', rt: RuntimeConf): Promise<void>;
+}
+
+const run = promisify(execFile);
+
+/** Link names of a /proc/<pid>/net/dev table. */
+export function parseNetDev(text: string): string[] {
+  return text.split('\n').slice(2).map((line) => line.split(':')[0]?.trim() ?? '').filter((name) => name !== '');
+}
+
+const sameNs = (a: Stats | undefined, b: Stats | undefined) => a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+
+/**
+ * Compares namespaces by their nsfs identity (device and inode). The links of the target are read from
+ * /proc/<pid>/net/dev when the caller names a process verified to live there (no process to start),
+ * otherwise from inside the netns through nsenter(1).
+ */
+export class ProcNetnsGuard implements NetnsGuard {
+  async check(command: 'ADD' | 'CHECK' | 'DEL', rt: RuntimeConf): Promise<void> {
+    // DEL of a netns that is gone: plugins clean up what they can on the host side.
+    if (rt.netns === '') return;
+    const target = statSync(rt.netns, { throwIfNoEntry: false });
+    if (target === undefined) {
+      if (command === 'ADD') throw new DockcniError('netns-missing', `network namespace ${rt.netns} does not exist`, { fix: 'pass the path of a live netns (a pinned one, or /proc/<pid>/ns/net)' });
+      return;
+    }
+    for (const own of ['/proc/1/ns/net', '/proc/self/ns/net']) {
+      if (sameNs(target, statSync(own))) {
+        throw new DockcniError('host-netns', `refusing ${command} in ${rt.netns}: it is the host's own network namespace`, {
+          fix: 'CNI plugins wire a container\'s netns; give the container its own (docker run --network none)',
+        });
+      }
+    }
+    if (command !== 'ADD') return;
+    const links = await this.links(rt.netns, target, rt.netnsPid);
+    if (links.includes(rt.ifName)) {
+      throw new DockcniError('interface-exists', `interface ${rt.ifName} already exists in ${rt.netns}`, {
+        fix: 'pick another interface name, or remove the attachment that created it; dockcni never replaces a link it did not create',
+      });
+    }
+  }
+
+  private async links(netns: string, target: Stats, pid: number | undefined): Promise<string[]> {
+    if (pid !== undefined && sameNs(target, statSync(`/proc/${pid}/ns/net`, { throwIfNoEntry: false }))) {
+      return parseNetDev(readFileSync(`/proc/${pid}/net/dev`, 'utf8'));
+    }
+    try {
+      return parseNetDev((await run('nsenter', [`--net=${netns}`, 'cat', '/proc/self/net/dev'])).stdout);
+    } catch (error) {
+      throw new DockcniError('netns-unreadable', `cannot list the links in ${netns}: ${(error as Error).message}`, { cause: error, fix: 'check that nsenter (util-linux) is installed and that dockcni runs as root' });
+    }
+  }
+}
