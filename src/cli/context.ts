@@ -43,9 +43,8 @@ export async function contextFrom(flags: DockerFlags, onProgress?: (step: string
   const engine = engineFrom(flags, paths, observe);
   const store = new AttachmentStore(paths.stateDir);
   const pins = new BindMountPins(pinsDir(paths));
-  const wirer = new Wirer({
-    engine, store, pins, locks: new FileLocks(locksDir(paths)), firewall: new IptablesHostFirewall(), confDir: paths.confDir, podNamespace: flags.podNamespace, onProgress,
-  });
-  const reconciler = new Reconciler({ docker, wirer, engine, store, pins, confDir: paths.confDir, sandboxGraceMs: flags.sandboxGrace * 1000 });
+  const firewall = new IptablesHostFirewall();
+  const wirer = new Wirer({ engine, store, pins, locks: new FileLocks(locksDir(paths)), firewall, confDir: paths.confDir, podNamespace: flags.podNamespace, onProgress });
+  const reconciler = new Reconciler({ docker, wirer, engine, store, pins, firewall, confDir: paths.confDir, sandboxGraceMs: flags.sandboxGrace * 1000 });
   return { paths, docker, engine, store, pins, wirer, reconciler };
 }

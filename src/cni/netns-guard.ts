@@ -21,6 +21,15 @@ export function parseNetDev(text: string): string[] {
   return text.split('\n').slice(2).map((line) => line.split(':')[0]?.trim() ?? '').filter((name) => name !== '');
 }
 
+function statReadable(file: string): Stats | undefined {
+  try {
+    return statSync(file);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EACCES') return undefined;
+    throw error;
+  }
+}
+
 const sameNs = (a: Stats | undefined, b: Stats | undefined) => a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 
 /**
@@ -37,8 +46,11 @@ export class ProcNetnsGuard implements NetnsGuard {
       if (command === 'ADD') throw new DockcniError('netns-missing', `network namespace ${rt.netns} does not exist`, { fix: 'pass the path of a live netns (a pinned one, or /proc/<pid>/ns/net)' });
       return;
     }
-    for (const own of ['/proc/1/ns/net', '/proc/self/ns/net']) {
-      if (sameNs(target, statSync(own))) {
+    // dockcni's own netns is where plugins put the host side of each link; init's is the host's when
+    // dockcni runs elsewhere (a sidecar). Init's may be unreadable (a sandbox that hides pid 1): then
+    // dockcni's own is the one compared.
+    for (const own of ['/proc/self/ns/net', '/proc/1/ns/net']) {
+      if (sameNs(target, statReadable(own))) {
         throw new DockcniError('host-netns', `refusing ${command} in ${rt.netns}: it is the host's own network namespace`, {
           fix: 'CNI plugins wire a container\'s netns; give the container its own (docker run --network none)',
         });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { loadConfDir } from '../cni/conf-dir.js';
 import { DEFAULT_NETWORK_NAME, defaultNetwork } from '../cni/default-network.js';
-import { describeHostLeftover, findHostLeftovers, removeHostLeftover, type HostLeftover } from '../doctor/host-leftovers.js';
+import { describeHostLeftover, findHostLeftovers, removeHostLeftover, type HostLeftover } from '../gc/host-leftovers.js';
 import type { Cni } from '../cni/cni.js';
 import { runtimeConfFromCache } from '../cni/engine.js';
 import type { CacheEntry, SkippedCacheFile } from '../cni/result-cache.js';
@@ -13,6 +13,7 @@ import { CONTAINER_ID } from '../state/attachment.js';
 import { fullyWired, sameIncarnation, type AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { NETWORKS_LABEL } from '../wiring/labels.js';
+import type { HostFirewall } from '../wiring/host-firewall.js';
 import type { NetnsPins } from '../wiring/netns-pins.js';
 import type { Wirer } from '../wiring/wirer.js';
 
@@ -44,6 +45,7 @@ export interface ReconcilerOptions {
   readonly store: AttachmentStore;
   readonly pins: NetnsPins;
   readonly confDir: string;
+  readonly firewall: Pick<HostFirewall, 'containersWithRules' | 'revokePortMapped'>;
   /** A `run` sandbox younger than this may still be waiting for its app to be created. */
   readonly sandboxGraceMs: number;
 }
@@ -132,7 +134,7 @@ export class Reconciler {
     const known = new Set([...cache.entries.map((e) => e.containerId), ...records.map((r) => r.containerId)]);
     const isKnown = async (id: string) => known.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.o.docker.inspect(id))?.running === true);
     const networks = listing.networks.some((n) => n.name === DEFAULT_NETWORK_NAME) ? listing.networks : [...listing.networks, defaultNetwork()];
-    return findHostLeftovers(networks, isKnown);
+    return findHostLeftovers(networks, isKnown, await this.o.firewall.containersWithRules());
   }
 
   /** Removes host leftovers; returns the errors. */
@@ -140,7 +142,7 @@ export class Reconciler {
     const errors: Error[] = [];
     for (const item of items) {
       try {
-        await removeHostLeftover(item);
+        await removeHostLeftover(item, this.o.firewall);
       } catch (error) {
         errors.push(new Error(`${describeHostLeftover(item)}: ${describeError(error)}`, { cause: error }));
       }

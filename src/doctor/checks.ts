@@ -18,7 +18,7 @@ import type { AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { asTarget, hostListener, hostSockets, overlaps, type HostSocket } from '../wiring/host-ports.js';
 import { NETWORKS_LABEL, parseLabels, type PortMapping } from '../wiring/labels.js';
-import { describeHostLeftover } from './host-leftovers.js';
+import { describeHostLeftover } from '../gc/host-leftovers.js';
 
 /** What the checks look at; the CLI's context provides it. */
 export interface DoctorDeps {

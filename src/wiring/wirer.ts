@@ -87,12 +87,12 @@ export class Wirer {
       if (existing) await this.teardown(existing, listing);
       // 3. Every network, capability and address checked before anything changes.
       const lists = await this.plan(target, request, listing);
-      if (request.networks.some((n) => n.capabilityArgs['portMappings'] !== undefined)) await this.options.firewall.allowPortMapped();
       // 4. The netns pinned and the intent recorded; host ports claimed in the same step.
       const record = this.intent(target, request);
       await this.claim(target, record);
-      // 5. ADD each network in order; a failure undoes them all.
+      // 5. ADD each network in order, then the host rules its port mappings need; a failure undoes them all.
       const dns = await this.addAll(target, record, lists, listing);
+      await this.allowPortMapped(target, record, listing);
       // 6. Written once every network is wired: a crash before this leaves networks in `adding`, and
       // teardown DELs those as it DELs wired ones (from the cache ADD wrote).
       await Promise.all([this.options.store.write(record), this.writeContainerFiles(target, record, dns)]);
@@ -225,7 +225,9 @@ export class Wirer {
         await this.options.store.write(record);
         const failure = new WireError(target.name, attachment.network, error);
         try {
-          await this.teardown(record, listing, true);
+          // The daemon keeps the failed record so that `ls` can say why; `run` and `attach` report it
+          // at once to the user who asked, and keep nothing.
+          await this.teardown(record, listing, target.origin === 'daemon');
         } catch (cleanup) {
           // The ADD failure is the one to report; the failed cleanup travels with it.
           failure.rollbackErrors = [...failure.rollbackErrors, cleanup as Error];
@@ -234,6 +236,22 @@ export class Wirer {
       }
     }
     return dns;
+  }
+
+  private async allowPortMapped(target: WireTarget, record: AttachmentRecord, listing: ConfDirListing): Promise<void> {
+    const mapped = record.networks.filter((n) => portMappings(n).length > 0);
+    if (mapped.length === 0) return;
+    try {
+      await this.options.firewall.allowPortMapped(record.containerId, mapped.flatMap((n) => n.addresses));
+    } catch (error) {
+      const failure = new WireError(target.name, undefined, error);
+      try {
+        await this.teardown(record, listing);
+      } catch (cleanup) {
+        failure.rollbackErrors = [...failure.rollbackErrors, cleanup as Error];
+      }
+      throw failure;
+    }
   }
 
   /**
@@ -245,6 +263,7 @@ export class Wirer {
       // A pin no longer mounted (dockcni stopped between unpinning and forgetting) is an ordinary file,
       // which plugins refuse as a netns: DEL then runs as for a netns that is gone.
       const pinned = this.options.pins.isPinned(record.containerId);
+      if (record.networks.some((n) => portMappings(n).length > 0)) await this.options.firewall.revokePortMapped(record.containerId);
       for (const attachment of [...record.networks].reverse()) {
         const current = configuredNetwork(listing, attachment.network);
         // Marked before the DEL: once IPAM may hand the addresses out again, this record no longer

@@ -25,6 +25,11 @@ export interface ChaosReport {
   readonly duplicateSightings: readonly string[];
   readonly violations: readonly string[];
   readonly wallSeconds: number;
+  /** Distinct containers the daemons logged as wired: a run where nothing got wired proves nothing. */
+  readonly wiredContainers: number;
+  /** Wirings that met the planned plugin faults (CNI code 11, a hang past --timeout), from the logs. */
+  readonly pluginFailuresSeen: number;
+  readonly pluginTimeoutsSeen: number;
 }
 
 type Op = 'stop' | 'kill' | 'restart' | 'rm';
@@ -138,13 +143,18 @@ export async function runChaos(t: ExecutionContext, o: ChaosOptions): Promise<Ch
     violations = await checkInvariants(d, networks, label);
     return violations.length === 0;
   }, 90_000).catch(() => undefined);
+  const all = [...logs, daemon.log()].join('\n');
   const report: ChaosReport = {
     operations, lifecycles: o.lifecycles, daemonKills: kills, dockerdRestarts, dockerErrors,
     duplicateSightings: sightings, violations, wallSeconds: (performance.now() - started) / 1000,
+    wiredContainers: new Set([...all.matchAll(/ wired container=\S+ id=([0-9a-f]{12})/g)].map((m) => m[1])).size,
+    pluginFailuresSeen: (all.match(/chaos: failing on purpose/g) ?? []).length,
+    pluginTimeoutsSeen: (all.match(/did not finish within 2 s/g) ?? []).length,
   };
   if (violations.length > 0) o.log(`daemon logs:\n${[...logs, daemon.log()].join('\n----- daemon restarted -----\n')}`);
   o.log(`chaos: ${report.lifecycles} lifecycles, ${report.operations} Docker operations (${report.dockerErrors} refused while Docker restarted or a container was already gone), `
     + `${report.daemonKills} daemon SIGKILLs, ${report.dockerdRestarts} dockerd restart(s); leaks found: ${report.violations.length}; `
-    + `addresses held twice: ${report.duplicateSightings.length}; wall time ${report.wallSeconds.toFixed(0)} s`);
+    + `addresses held twice: ${report.duplicateSightings.length}; containers wired: ${report.wiredContainers}; plugin failures met: ${report.pluginFailuresSeen}, `
+    + `plugin timeouts met: ${report.pluginTimeoutsSeen}; wall time ${report.wallSeconds.toFixed(0)} s`);
   return report;
 }

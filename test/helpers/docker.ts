@@ -26,17 +26,26 @@ export interface Dirs {
 }
 
 /**
- * The dirs of one test. At teardown (after its containers are gone), `dockcni gc` removes what a
- * daemon stopped mid-way may have left, and the dirs go only if that leaves no pin mounted.
+ * The dirs of one test. At teardown (after its containers are gone), the product must have left nothing:
+ * `dockcni gc --dry-run` lists what dockcni's own DEL paths did not remove, and the test fails on it.
+ * Only a test that leaves state on purpose (a daemon killed mid-way) says so with `leavesState`; then
+ * `dockcni gc` removes it. Either way the dirs go only if no pin is left mounted.
  */
-export async function dirs(t: ExecutionContext): Promise<Dirs> {
+export async function dirs(t: ExecutionContext, options: { leavesState?: string } = {}): Promise<Dirs> {
   const root = await tempDir(t);
   const confDir = path.join(root, 'net.d');
   await mkdir(confDir);
   const flags = ['--conf-dir', confDir, '--cni-path', `${PLUGIN_DIR}:${FIXTURE_PLUGINS}`, '--cache-dir', path.join(root, 'cache'), '--state-dir', path.join(root, 'state'), '--run-dir', path.join(root, 'run')];
   t.teardown(async () => {
+    const dry = await execa('node', [BIN, 'gc', '--dry-run', '--sandbox-grace', '0', '-o', 'json', ...flags], { reject: false });
+    const found = dry.exitCode === 0 ? JSON.parse(dry.stdout) as { leftovers: unknown[]; host: unknown[] } : undefined;
     const gc = await execa('node', [BIN, 'gc', '--sandbox-grace', '0', ...flags], { reject: false });
     if (gc.exitCode !== 0) throw new Error(`teardown gc failed: ${gc.stderr}`);
+    if (found === undefined) throw new Error(`teardown gc --dry-run failed: ${dry.stderr}`);
+    const left = [...found.leftovers, ...found.host];
+    if (left.length > 0 && options.leavesState === undefined) {
+      throw new Error(`the product left ${left.length} thing(s) after this test's containers were gone (gc then removed them): ${JSON.stringify(left)}`);
+    }
   });
   return { root, confDir, flags };
 }

@@ -6,8 +6,11 @@ export class FakeDocker implements DockerClient {
   readonly calls: string[] = [];
   /** Rejections left for ping(): Docker "unreachable" that many times. */
   pingFailures = 0;
-  private emit: ((event: DockerEvent) => void) | undefined;
-  private end: (() => void) | undefined;
+  /** Every subscription not closed yet: a leaked one would see each event again. */
+  private readonly live = new Set<{ emit: (event: DockerEvent) => void; end: () => void }>();
+  subscriptions = 0;
+  /** Lines the next subscription receives before its events, as Docker's stream would carry them. */
+  malformedLines: string[] = [];
 
   add(id: string, labels: Record<string, string>, overrides: Partial<ContainerInfo> = {}): ContainerInfo {
     const info: ContainerInfo = {
@@ -29,18 +32,27 @@ export class FakeDocker implements DockerClient {
   async inspect(id: string) { return this.containers.get(id); }
   async listByLabel(label: string) { return [...this.containers.values()].filter((c) => c.labels[label] !== undefined); }
 
-  async events(_since: bigint | undefined, onEvent: (event: DockerEvent) => void): Promise<EventSubscription> {
-    this.emit = onEvent;
-    const ended = new Promise<void>((resolve) => { this.end = resolve; });
-    return { ended, close: () => this.end?.() };
+  async events(_since: bigint | undefined, onEvent: (event: DockerEvent) => void, onMalformed?: (line: string, error: unknown) => void): Promise<EventSubscription> {
+    this.subscriptions++;
+    let end!: () => void;
+    const ended = new Promise<void>((resolve) => { end = resolve; });
+    const sub = { emit: onEvent, end };
+    this.live.add(sub);
+    for (const line of this.malformedLines.splice(0)) onMalformed?.(line, new SyntaxError('Unexpected token'));
+    return { ended, close: () => { this.live.delete(sub); end(); } };
   }
 
+  get liveSubscriptions(): number { return this.live.size; }
+
   send(event: Omit<DockerEvent, 'timeNano'>): void {
-    this.emit?.({ ...event, timeNano: BigInt(Date.now()) * 1_000_000n });
+    for (const sub of this.live) sub.emit({ ...event, timeNano: BigInt(Date.now()) * 1_000_000n });
   }
 
   /** Docker goes away: the event stream ends. */
-  drop(): void { this.end?.(); }
+  drop(): void {
+    for (const sub of this.live) sub.end();
+    this.live.clear();
+  }
 
   async stop(id: string) { this.calls.push(`stop ${id}`); }
   async kill(id: string) { this.calls.push(`kill ${id}`); }

@@ -71,6 +71,10 @@ export async function checkInvariants(d: Dirs, networks: readonly TestNetwork[],
     for (const f of (await list(path.join(net.ipamDir, net.name))).filter((n) => /^\d/.test(n))) {
       const owner = (await readFile(path.join(net.ipamDir, net.name, f), 'utf8')).split(/\r?\n/)[0] ?? '';
       if (!running.has(owner)) violations.push(`reservation ${net.name}/${f} of dead ${owner.slice(0, 12)}`);
+      // A container id outlives a restart: a reservation of its previous run is a leak too.
+      else if (byId.get(owner)?.networks.some((n) => n.network === net.name && n.state === 'wired' && !n.addresses.some((a) => a.split('/')[0] === f))) {
+        violations.push(`reservation ${net.name}/${f} of ${owner.slice(0, 12)} that its current attachment does not hold`);
+      }
     }
     const chainIds = [...save.matchAll(new RegExp(`name: \\\\"${net.name}\\\\" id: \\\\"([0-9a-f]{64})\\\\"`, 'g'))].map((m) => m[1] ?? '');
     for (const id of new Set(chainIds)) if (!running.has(id)) violations.push(`iptables rules of dead ${id.slice(0, 12)} on ${net.name}`);

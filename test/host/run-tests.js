@@ -28,6 +28,7 @@ function hostState() {
     ...lines(out('ip', ['-o', 'link']), /veth|dcbr|dockcni0/).map((l) => `link ${l.split(':')[1]?.trim().split('@')[0]}`),
     // dockerd's own pins (/run/docker/netns/default, made on its first bridged container) are Docker's state.
     ...lines(readFileSync('/proc/mounts', 'utf8'), /^nsfs /).map((l) => l.split(' ')[1] ?? '').filter((p) => !/^\/(var\/)?run\/docker\//.test(p)).map((p) => `netns pin ${p}`),
+    ...lines(out('iptables', ['-w', '-S', 'CNI-ADMIN']), /dockcni/).map((l) => `iptables rule ${l}`),
     ...dir('/var/lib/cni/results').map((f) => `cache ${f}`),
     ...dir('/var/lib/dockcni/attachments').map((f) => `record ${f}`),
     ...dir('/var/lib/cni/networks/dockcni').filter((f) => /\/[0-9a-f.:]+$/.test(f)).map((f) => `reservation ${f}`),

@@ -58,6 +58,23 @@ const BUSYBOX_DOCKERFILE = 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/
 // A stand-in for the Kubernetes pause image (which cannot be pulled here): sleeps, exits on TERM/INT.
 const PAUSE_DOCKERFILE = `FROM ${BUSYBOX_IMAGE}\nENTRYPOINT ["/bin/sh","-c","trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]\n`;
 
+/**
+ * dockcni before 0.2 added one host-wide port-mapping accept rule and never removed it. Left in place,
+ * it would let every "reached from another host" test pass even if dockcni stopped adding its own.
+ */
+function removeLegacyRule() {
+  const rule = ['CNI-ADMIN', '-m', 'conntrack', '--ctstate', 'DNAT', '-m', 'comment', '--comment', 'dockcni: accept port-mapped traffic', '-j', 'ACCEPT'];
+  for (const tool of ['iptables', 'ip6tables']) {
+    try {
+      run(tool, ['-w', '-C', ...rule]);
+    } catch {
+      continue; // not there: nothing to remove
+    }
+    say(`removing the host-wide port-mapping rule of an older dockcni (${tool})`);
+    run(tool, ['-w', '-D', ...rule]);
+  }
+}
+
 export async function setup() {
   const problems = [];
   if (process.getuid?.() !== 0) problems.push('not root: dockcni tests create netns, bridges and iptables rules');
@@ -80,6 +97,7 @@ export async function setup() {
   }
   if (!imageExists(BUSYBOX_IMAGE)) { say(`building ${BUSYBOX_IMAGE}`); buildImage(BUSYBOX_IMAGE, BUSYBOX_DOCKERFILE); }
   if (!imageExists(PAUSE_IMAGE)) { say(`building ${PAUSE_IMAGE}`); buildImage(PAUSE_IMAGE, PAUSE_DOCKERFILE); }
+  removeLegacyRule();
   writeFileSync(STATE_FILE, JSON.stringify(state));
   return { ready: true, problems: [] };
 }

@@ -51,14 +51,20 @@ test('doctor passes on the test host, and each check turns red under its fault',
   t.regex(failing(r.checks, 'mac addresses')[0]?.found ?? '', /02:00:00:aa:bb:cc on dup[ab], dup[ab]/);
   t.is(r.exitCode, 1);
 
-  // A host port that a mapping wants, already listened on.
+  // A mapped host port that a host process starts listening on after the fact (before, wiring refuses it).
+  const daemon = await startDaemon(t, d);
+  const mapped = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ports=18141:80']);
+  await waitFor('the mapped container wired', () => addressOf(mapped));
+  await healthy(t, d);
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(18141, '0.0.0.0', resolve));
-  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ports=18141:80'], ['true']);
+  t.teardown(() => new Promise<void>((resolve) => { server.close(() => resolve()); }));
   r = await doctor(d);
-  t.regex(failing(r.checks, 'host ports')[0]?.found ?? '', /18141\/tcp \(container .*\) is also listened on/);
+  t.regex(failing(r.checks, 'host ports')[0]?.found ?? '', new RegExp(`18141/tcp \\(container .*\\) is also listened on by pid ${process.pid} \\(node\\)`));
   await new Promise<void>((resolve) => server.close(() => resolve()));
+  await sh('docker', ['rm', '-f', mapped]);
+  await waitFor('the mapped container unwired', async () => (await reservations(net)).length === 0);
+  await daemon.stop();
 
   // A leaked reservation.
   await mkdir(path.join(net.ipamDir, net.name), { recursive: true });

@@ -33,7 +33,8 @@ test('the contract third-party plugins rely on: Kubernetes CNI_ARGS, capability 
     t.is(a.env['CNI_CONTAINERID'], c);
     t.regex(a.env['CNI_NETNS'] ?? '', new RegExp(`/run/netns/${c}$`));
   }
-  t.is(adds[1]?.stdin['name'], 'meta', 'the delegate gets the list\'s name');
+  t.is(adds[0]?.stdin['name'], 'meta', 'the meta plugin gets the list\'s name (which it hands to its delegate)');
+  t.is(adds[2]?.stdin['name'], 'meta', 'and so does the next plugin of the list');
   t.is(adds[0]?.stdin['runtimeConfig'], undefined, 'no capability declared, none passed');
   t.deepEqual(adds[2]?.stdin['runtimeConfig'], { portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }] });
   t.deepEqual((adds[2]?.stdin['prevResult'] as { ips: { address: string }[] }).ips[0]?.address, '10.1.0.7/24', 'the delegate\'s result flows on');

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { ResultCache } from '../../cni/result-cache.js';
 import { describeLeftover } from '../../daemon/reconciler.js';
-import { describeHostLeftover } from '../../doctor/host-leftovers.js';
+import { describeHostLeftover } from '../../gc/host-leftovers.js';
 import { DockcniError } from '../../errors.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
 import { pathsFrom, withCniFlags, type CniFlags } from '../common.js';

@@ -198,20 +198,29 @@ test('STATUS asks each plugin of a 1.1.0 list and throws its error', async (t) =
   await t.throwsAsync(s.engine().status(down), { instanceOf: CniPluginError, message: /\[CNI code 50: plugin not available\]: daemon not running/ });
 });
 
-test('VERSION returns what the plugin supports', async (t) => {
+test('VERSION returns what the plugin supports, as it says it', async (t) => {
   const s = await sandbox(t);
-  const info = await s.engine().version('fixture', '1.0.0');
-  t.true(info.supportedVersions.includes('1.1.0'));
+  const { writeFile, mkdir, chmod } = await import('node:fs/promises');
+  // A plugin that speaks two old versions only: nothing in the engine's own list could pass for it.
+  const dir = `${s.dir}/plugins`;
+  await mkdir(dir);
+  await writeFile(`${dir}/oldie`, '#!/bin/sh\ncat >/dev/null\necho \'{"cniVersion":"0.4.0","supportedVersions":["0.3.1","0.4.0"]}\'\n');
+  await chmod(`${dir}/oldie`, 0o755);
+  const { CniEngine } = await import('../../../src/cni/engine.js');
+  const { ExecaPluginExec } = await import('../../../src/cni/execa-plugin-exec.js');
+  const { FileLocks } = await import('../../../src/cni/lock.js');
+  const engine = new CniEngine({ exec: new ExecaPluginExec(), locks: new FileLocks(`${s.dir}/locks`), pluginPath: [dir], cacheDir: s.cacheDir, timeoutMs: 5000, netns: { check: async () => undefined } });
+  t.deepEqual(await engine.version('oldie', '0.4.0'), { cniVersion: '0.4.0', supportedVersions: ['0.3.1', '0.4.0'] });
 });
 
 test('the trace sees each call with env, stdin, stdout and duration', async (t) => {
   const s = await sandbox(t);
-  await s.engine().add(s.list([{}]), s.rt());
+  await s.engine().add(s.list([{ fixture: { holdMs: 200 } }]), s.rt());
   t.is(s.traces.length, 1);
   t.like(s.traces[0], { plugin: 'fixture', command: 'ADD', exitCode: 0 });
   t.is(s.traces[0]?.env['CNI_COMMAND'], 'ADD');
   t.regex(s.traces[0]?.stdout ?? '', /10\.1\.0\.2/);
-  t.true((s.traces[0]?.durationMs ?? -1) > 0);
+  t.true((s.traces[0]?.durationMs ?? -1) >= 200, 'the call\'s own time, which includes the plugin\'s 200 ms');
 });
 
 test('one attachment runs one operation at a time; other attachments run alongside', async (t) => {

@@ -166,3 +166,44 @@ test('Docker unreachable: the daemon retries, connects, reconciles, follows even
   await running;
   t.false(metrics.healthy);
 });
+
+test('a reconcile that fails is retried on its own: one subscription, each event handled once, a bad event line skipped', async (t) => {
+  const docker = new FakeDocker();
+  docker.malformedLines = ['{not json'];
+  const wirer = new FakeWirer();
+  const log = new MemoryLog();
+  const metrics = new Metrics();
+  let attempts = 0;
+  let reconciled = false;
+  const reconciler = {
+    inventory: async () => {
+      if (++attempts <= 2) throw new Error('/var/lib/cni/results/x: not a cniCacheV1 entry');
+      reconciled = true;
+      return { leftovers: [], unwired: [], records: [], skippedCache: [], foreignCache: [] };
+    },
+    clean: async () => [],
+    gcNetworks: async () => ({ deleted: [], errors: [] }),
+  } as unknown as Reconciler;
+  const h = new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: 'stop', retries: 0, retryDelayMs: 1 });
+  const daemon = new Daemon({ docker, handlers: h, reconciler, log, metrics, concurrency: 2 });
+  const running = daemon.run();
+  const until = async (what: () => boolean) => { for (let i = 0; i < 400 && !what(); i++) await new Promise((r) => setTimeout(r, 25)); };
+  await until(() => reconciled);
+  t.true(reconciled);
+  t.regex(log.text(), /error reconcile failed; retrying .*not a cniCacheV1 entry/);
+  t.notRegex(log.text(), /Docker unavailable/);
+  t.regex(log.text(), /warn skipped an event Docker sent that is not JSON .*\{not json/);
+  t.is(docker.subscriptions, 1);
+  t.is(docker.liveSubscriptions, 1);
+  docker.add(ID, { 'dockcni.networks': 'front' });
+  docker.send({ id: ID, action: 'start', labels: { 'dockcni.networks': 'front' } });
+  await until(() => wirer.wired.length > 0);
+  await new Promise((r) => setTimeout(r, 100));
+  t.is(wirer.wired.length, 1, 'wired once');
+  docker.drop();
+  await until(() => docker.subscriptions === 2);
+  t.is(docker.liveSubscriptions, 1, 'the old stream closed before the new one opened');
+  await daemon.stop();
+  await running;
+  t.is(docker.liveSubscriptions, 0);
+});

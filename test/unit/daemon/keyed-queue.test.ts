@@ -28,3 +28,17 @@ test('one key runs in order; keys run side by side up to the limit; errors do no
   t.deepEqual(errors, ['a:boom']);
   t.is(queue.pending, 0);
 });
+
+test('teardowns have their own slots: a DEL never waits behind stuck ADDs of other containers', async (t) => {
+  const q = new KeyedQueue(1, () => undefined);
+  let unstick!: () => void;
+  const stuck = q.push('a', () => new Promise<void>((resolve) => { unstick = resolve; }));
+  const blocked: string[] = [];
+  void q.push('b', async () => { blocked.push('add b'); });
+  await q.push('c', async () => { blocked.push('del c'); }, 'del');
+  t.deepEqual(blocked, ['del c'], 'the DEL ran while the only ADD slot was held; the second ADD still waits');
+  unstick();
+  await stuck;
+  await q.drain();
+  t.deepEqual(blocked, ['del c', 'add b']);
+});

@@ -35,7 +35,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, pins: FakeP
   const added: string[] = [];
   const engine = { add: async () => { added.push('ADD'); return { cniVersion: '1.0.0' }; } } as unknown as CniEngine;
   const records = store(path.join(root, 'state'));
-  const wirer = new Wirer({ engine, store: records, pins, locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined } });
+  const wirer = new Wirer({ engine, store: records, pins, locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, containersWithRules: async () => [] } });
   return { wirer, records, added };
 }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import type { NetworkConfigList } from '../cni/types.js';
 import { readdirOrEmpty, removeIfExists } from '../fs-atomic.js';
+import type { HostFirewall } from '../wiring/host-firewall.js';
 
 /**
  * What plugins leave behind when a DEL never ran: host-local reservations and iptables chains whose
@@ -11,7 +12,8 @@ import { readdirOrEmpty, removeIfExists } from '../fs-atomic.js';
  */
 export type HostLeftover =
   | { readonly kind: 'reservation'; readonly network: string; readonly address: string; readonly containerId: string; readonly path: string }
-  | { readonly kind: 'chain'; readonly table: 'nat'; readonly chain: string; readonly containerId: string; readonly network: string };
+  | { readonly kind: 'chain'; readonly table: 'nat'; readonly chain: string; readonly containerId: string; readonly network: string }
+  | { readonly kind: 'rule'; readonly containerId: string };
 
 const DEFAULT_IPAM_DIR = '/var/lib/cni/networks';
 const IN_FLIGHT_MS = 30_000;
@@ -57,9 +59,13 @@ async function natChains(): Promise<{ chain: string; containerId: string; networ
   return [...chains.values()];
 }
 
-/** `isKnown` answers whether some runtime still owns a container id (cache entry, record, live container). */
-export async function findHostLeftovers(networks: readonly NetworkConfigList[], isKnown: (containerId: string) => Promise<boolean>): Promise<HostLeftover[]> {
+/**
+ * `isKnown` answers whether some runtime still owns a container id (cache entry, record, live container).
+ * `ruled` lists the containers with dockcni's own port-mapping rules.
+ */
+export async function findHostLeftovers(networks: readonly NetworkConfigList[], isKnown: (containerId: string) => Promise<boolean>, ruled: readonly string[]): Promise<HostLeftover[]> {
   const out: HostLeftover[] = [];
+  for (const id of ruled) if (!(await isKnown(id))) out.push({ kind: 'rule', containerId: id });
   for (const list of networks) {
     for (const r of await reservations(list)) {
       if (!(await isKnown(r.containerId))) out.push({ kind: 'reservation', network: list.name, ...r });
@@ -71,10 +77,14 @@ export async function findHostLeftovers(networks: readonly NetworkConfigList[], 
   return out;
 }
 
-/** Removes a reservation file, or a chain with every rule that jumps to it. */
-export async function removeHostLeftover(item: HostLeftover): Promise<void> {
+/** Removes a reservation file, a container's port-mapping rules, or a chain with every rule that jumps to it. */
+export async function removeHostLeftover(item: HostLeftover, firewall: Pick<HostFirewall, 'revokePortMapped'>): Promise<void> {
   if (item.kind === 'reservation') {
     await removeIfExists(item.path);
+    return;
+  }
+  if (item.kind === 'rule') {
+    await firewall.revokePortMapped(item.containerId);
     return;
   }
   const { stdout } = await execa('iptables-save', ['-t', item.table]);
@@ -89,7 +99,9 @@ export async function removeHostLeftover(item: HostLeftover): Promise<void> {
 }
 
 export function describeHostLeftover(item: HostLeftover): string {
-  return item.kind === 'reservation'
-    ? `host-local reservation ${item.address} on ${item.network} held by gone container ${item.containerId.slice(0, 16)} (${item.path})`
-    : `iptables ${item.table} chain ${item.chain} of gone container ${item.containerId.slice(0, 16)} on ${item.network}`;
+  switch (item.kind) {
+    case 'reservation': return `host-local reservation ${item.address} on ${item.network} held by gone container ${item.containerId.slice(0, 16)} (${item.path})`;
+    case 'chain': return `iptables ${item.table} chain ${item.chain} of gone container ${item.containerId.slice(0, 16)} on ${item.network}`;
+    case 'rule': return `port-mapping accept rule in CNI-ADMIN of gone container ${item.containerId.slice(0, 16)}`;
+  }
 }

@@ -1,0 +1,172 @@
+import { createServer } from 'node:net';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { FIXTURE_PLUGINS, tempDir } from '../helpers/fixtures.js';
+import { bridgeNetwork, dockcni, hostTest, netns, PLUGIN_DIR, reservations, sh } from '../helpers/host.js';
+import { addressOf, container, dirs, startDaemon, waitFor } from '../helpers/docker.js';
+
+const test = hostTest();
+
+/** A 1.1.0 network of the recording fixture plugin: no real link is ever touched through it. */
+async function fixtureNetwork(confDir: string, record: string, name = 'fx'): Promise<string> {
+  await mkdir(confDir, { recursive: true });
+  await writeFile(path.join(confDir, `10-${name}.conflist`), JSON.stringify({ cniVersion: '1.1.0', name, plugins: [{ type: 'fixture', record }] }));
+  await writeFile(record, '', { flag: 'a' });
+  return name;
+}
+
+const recorded = async (record: string) => (await readFile(record, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { phase: string; command: string; env: Record<string, string> }).filter((c) => c.phase === 'start');
+
+test('cni add refuses an interface name that already exists in the netns; the link and its peer stay', async (t) => {
+  const dir = await tempDir(t);
+  const confDir = path.join(dir, 'net.d');
+  const net = await bridgeNetwork(t, confDir, dir, 41);
+  const ns = await netns(t);
+  await sh('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0']);
+  const common = ['--conf-dir', confDir, '--cni-path', PLUGIN_DIR, '--cache-dir', path.join(dir, 'cache'), '--run-dir', path.join(dir, 'run')];
+  const added = await dockcni(['cni', 'add', net.name, ns, '--container-id', 'hard1', ...common], { reject: false });
+  t.is(added.exitCode, 1);
+  t.regex(added.stderr, /interface eth0 already exists in \/var\/run\/netns\/dct/);
+  const links = (await sh('ip', ['-n', ns, '-o', 'link'])).stdout;
+  t.regex(links, /\beth0@peer0\b/, 'the pre-existing eth0 is still there');
+  t.regex(links, /\bpeer0@eth0\b/, 'and so is its peer');
+  t.deepEqual(await reservations(net), [], 'no plugin ran: nothing reserved');
+});
+
+test('no plugin runs in the host\'s own netns, for ADD, CHECK or DEL', async (t) => {
+  const dir = await tempDir(t);
+  const confDir = path.join(dir, 'net.d');
+  const record = path.join(dir, 'calls.jsonl');
+  const net = await fixtureNetwork(confDir, record);
+  const common = ['--conf-dir', confDir, '--cni-path', FIXTURE_PLUGINS, '--cache-dir', path.join(dir, 'cache'), '--ifname', 'dctnohost0'];
+  // The host's netns as dockcni sees it, and pinned under another name (as a reused pid would pin it).
+  const pin = path.join(dir, 'pin');
+  await writeFile(pin, '');
+  await sh('mount', ['--bind', '/proc/self/ns/net', pin]);
+  t.teardown(async () => { await sh('umount', [pin], { reject: false }); });
+  for (const target of ['/proc/self/ns/net', pin]) {
+    for (const command of ['add', 'check', 'del']) {
+      const r = await dockcni(['cni', command, net, target, '--container-id', 'hosttest', ...common], { reject: false });
+      t.is(r.exitCode, 1, `${command} ${target}`);
+      t.regex(r.stderr, /it is the host's own network namespace/, `${command} ${target}`);
+    }
+  }
+  t.deepEqual(await recorded(record), [], 'the fixture plugin was never called');
+});
+
+test('container ids and interface names are checked before any file is named after them', async (t) => {
+  const dir = await tempDir(t);
+  const confDir = path.join(dir, 'net.d');
+  const record = path.join(dir, 'calls.jsonl');
+  const net = await fixtureNetwork(confDir, record);
+  const ns = await netns(t);
+  const common = ['--conf-dir', confDir, '--cni-path', FIXTURE_PLUGINS, '--cache-dir', path.join(dir, 'cache'), '--run-dir', path.join(dir, 'run')];
+  for (const [flag, value, message] of [
+    ['--container-id', '../../x', /invalid container id "\.\.\/\.\.\/x"/], ['--ifname', 'a/b', /invalid interface name "a\/b"/],
+    ['--ifname', 'averylonginterfacename', /longer than 15 characters/], ['--ifname', '..', /not a link name/],
+  ] as const) {
+    const r = await dockcni(['cni', 'add', net, ns, flag, value, ...common], { reject: false });
+    t.is(r.exitCode, 1);
+    t.regex(r.stderr, message);
+  }
+  t.deepEqual(await recorded(record), []);
+  t.deepEqual(await readdir(dir).then((names) => names.sort()), ['calls.jsonl', 'net.d'], 'no cache, lock or stray file anywhere');
+});
+
+test('the daemon refuses a labelled container on Docker\'s bridge: its own eth0 is untouched, no plugin runs', async (t) => {
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 42);
+  const daemon = await startDaemon(t, d, ['--on-failure', 'ignore']);
+  const bridged = await container(t, ['-l', `dockcni.networks=${net.name}`]);
+  const before = await waitFor('its Docker address', () => addressOf(bridged));
+  await waitFor('the refusal', async () => daemon.log().includes('network mode'));
+  t.regex(daemon.log(), /wiring failed .*uses network mode \\?"default\\?", not \\?"none\\?".*fix=.*--network none/);
+  t.is((daemon.log().match(/wiring failed/g) ?? []).length, 1, 'refused once, not retried');
+  t.is(await addressOf(bridged), before, 'Docker\'s eth0 keeps its address');
+  t.deepEqual(await reservations(net), []);
+  const joined = await container(t, ['--network', `container:${bridged}`, '-l', `dockcni.networks=${net.name}`]);
+  await waitFor('the second refusal', async () => (daemon.log().match(/wiring failed/g) ?? []).length === 2);
+  t.regex(daemon.log(), new RegExp(`network mode \\\\?"container:${bridged}`));
+  t.is(await addressOf(bridged), before);
+  t.truthy(joined);
+});
+
+test('labels never make the daemon remove or DEL another container', async (t) => {
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 43);
+  const daemon = await startDaemon(t, d);
+  const victim = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
+  const ip = await waitFor('victim wired', () => addressOf(victim));
+  await sh('docker', ['run', '--rm', '-l', 'dockcni.role=app', '-l', `dockcni.sandbox=${victim}`, 'dockcni-test-busybox:latest', 'true']);
+  await waitFor('the forger\'s die handled', async () => (daemon.log().match(/unwired|wired/g) ?? []).length >= 1);
+  await new Promise((r) => setTimeout(r, 1500));
+  t.is((await sh('docker', ['inspect', '-f', '{{.State.Running}}', victim])).stdout.trim(), 'true', 'the victim still exists and runs');
+  t.is(await addressOf(victim), ip, 'and keeps its address');
+  t.notRegex(daemon.log(), /removed sandbox/);
+});
+
+test('a host port is handed out once: a second container and a host listener are refused, naming the holder', async (t) => {
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 44);
+  const daemon = await startDaemon(t, d, ['--on-failure', 'ignore']);
+  const first = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ports=18441:80']);
+  await waitFor('first wired', () => addressOf(first));
+  const second = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ports=18441:80']);
+  await waitFor('the refusal', async () => daemon.log().includes('18441/tcp is already taken'));
+  t.regex(daemon.log(), new RegExp(`host port 18441/tcp is already taken by container ${(await sh('docker', ['inspect', '-f', '{{.Name}}', first])).stdout.trim().slice(1)}`));
+  t.is(await addressOf(second), undefined, 'the second is not wired');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(18442, '127.0.0.1', resolve));
+  t.teardown(() => { server.close(); });
+  await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ports=18442:80']);
+  await waitFor('the host listener named', async () => daemon.log().includes('18442/tcp is already taken'));
+  t.regex(daemon.log(), new RegExp(`18442/tcp is already taken by pid ${process.pid} \\(node\\) on 127\\.0\\.0\\.1:18442/tcp`));
+  t.is((await reservations(net)).length, 1, 'only the first holds an address');
+});
+
+test('other runtimes\' cache entries and stray files: gc and the daemon read them, never DEL or remove them', async (t) => {
+  const d = await dirs(t);
+  const record = path.join(d.root, 'calls.jsonl');
+  const net = await fixtureNetwork(d.confDir, record);
+  const results = path.join(d.root, 'cache/results');
+  await mkdir(results, { recursive: true });
+  // As libcni 1.1.2 writes it (no netns field), and what older or broken writers leave.
+  const config = Buffer.from(JSON.stringify({ cniVersion: '1.1.0', name: net, plugins: [{ type: 'fixture', record }] })).toString('base64');
+  const foreign = { kind: 'cniCacheV1', containerId: 'containerd-abc', config, ifName: 'eth0', networkName: net, cniArgs: [], result: { cniVersion: '1.1.0', ips: [{ address: '10.1.0.9/24' }] } };
+  await writeFile(path.join(results, `${net}-containerd-abc-eth0`), JSON.stringify(foreign));
+  await writeFile(path.join(results, `${net}-old-eth0`), JSON.stringify({ cniVersion: '0.3.1', ips: [] }));
+  await writeFile(path.join(results, 'empty'), '');
+  await mkdir(path.join(results, 'a-directory'));
+  // And an attachment another runtime made in a netns of its own, with dockcni's engine as cnitool.
+  const ns = await netns(t);
+  const flags = ['--conf-dir', d.confDir, '--cni-path', FIXTURE_PLUGINS, '--cache-dir', path.join(d.root, 'cache'), '--run-dir', path.join(d.root, 'run')];
+  await dockcni(['cni', 'add', net, ns, '--container-id', 'other-runtime', ...flags]);
+  const before = (await readdir(results)).sort();
+  const gc = await dockcni(['gc', ...d.flags]);
+  t.regex(gc.stdout, /left alone .*-old-eth0: not a cniCacheV1 entry/);
+  t.regex(gc.stdout, /left alone 2 attachment\(s\) of other CNI runtimes/);
+  t.regex(gc.stdout, /nothing to remove/);
+  t.deepEqual((await readdir(results)).sort(), before);
+  const doctor = await dockcni(['doctor', ...d.flags], { reject: false });
+  t.regex(doctor.stdout, /other runtimes +2 attachment\(s\) of other CNI runtimes \(fx: 2\)/);
+  const daemon = await startDaemon(t, d);
+  t.regex(daemon.log(), /left alone a file in the CNI cache .*-old-eth0/);
+  t.deepEqual((await readdir(results)).sort(), before);
+  t.deepEqual((await recorded(record)).map((c) => c.command), ['ADD', 'GC', 'GC'], 'no DEL: gc and the daemon only sent spec GC');
+  await dockcni(['cni', 'del', net, ns, '--container-id', 'other-runtime', ...flags]);
+});
+
+test('a pid that is not the container\'s (reused, or read too long ago) is never pinned', async (t) => {
+  const dir = await tempDir(t);
+  const { BindMountPins } = await import('../../src/wiring/netns-pins.js');
+  const pins = new BindMountPins(path.join(dir, 'netns'));
+  const id = 'f'.repeat(64);
+  await t.throwsAsync(pins.pin(id, process.pid), { message: /process \d+ is no longer container ffffffffffff's: refusing to wire its netns/ });
+  t.false(pins.isPinned(id));
+  t.deepEqual(await pins.list(), [], 'nothing mounted, nothing left');
+  const c = await container(t, ['--network', 'none']);
+  const pid = Number((await sh('docker', ['inspect', '-f', '{{.State.Pid}}', c])).stdout.trim());
+  await pins.pin(c, pid);
+  t.true(pins.isPinned(c), 'the container\'s own process is pinned');
+  await pins.unpin(c);
+});

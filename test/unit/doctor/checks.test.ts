@@ -1,0 +1,35 @@
+import test from 'ava';
+import { brNetfilterCheck, portFindings } from '../../../src/doctor/checks.js';
+import { parseConfList } from '../../../src/cni/conf.js';
+import type { AttachmentRecord } from '../../../src/state/attachment.js';
+
+const bridged = parseConfList(Buffer.from(JSON.stringify({ cniVersion: '1.0.0', name: 'front', plugins: [{ type: 'bridge' }] })), 'front.conflist');
+
+test('br_netfilter: green only when bridged traffic passes iptables', (t) => {
+  t.is(brNetfilterCheck('1', [bridged]).status, 'ok');
+  const off = brNetfilterCheck('0', [bridged]);
+  t.is(off.status, 'warn');
+  t.regex(off.found, /bridge-nf-call-iptables = 0: traffic between containers on one bridge bypasses iptables.*bridge networks: front/);
+  t.regex(off.fix ?? '', /sysctl -w net\.bridge\.bridge-nf-call-iptables=1/);
+  const missing = brNetfilterCheck(undefined, [bridged]);
+  t.is(missing.status, 'warn');
+  t.regex(missing.fix ?? '', /modprobe br_netfilter/);
+});
+
+const record = (id: string, name: string, ports: unknown[], state = 'wired'): AttachmentRecord => ({
+  containerId: id.repeat(64), name, pid: 1, startedAt: 't', netns: '/run/x', origin: 'daemon', updatedAt: '',
+  networks: [{ network: 'front', ifName: 'eth0', state: state as 'wired', args: [], capabilityArgs: { portMappings: ports }, addresses: [] }],
+});
+
+test('host ports: a port mapped twice, or listened on by a host process, turns the check red', (t) => {
+  const p = (hostPort: number, hostIP?: string) => ({ hostPort, containerPort: 80, protocol: 'tcp', ...(hostIP ? { hostIP } : {}) });
+  t.is(portFindings([record('a', 'web', [p(8080)]), record('b', 'api', [p(8081)])], [])[0]?.status, 'ok');
+  const twice = portFindings([record('a', 'web', [p(8080)]), record('b', 'api', [p(8080, '127.0.0.1')])], []);
+  t.is(twice[0]?.status, 'fail');
+  t.regex(twice[0]?.found ?? '', /8080\/tcp is mapped by both web and api/);
+  t.is(portFindings([record('a', 'web', [p(8080)]), record('b', 'api', [p(8080)], 'failed')], [])[0]?.status, 'ok', 'a failed wiring holds no port');
+  const listened = portFindings([record('a', 'web', [p(2222)])], [{ protocol: 'tcp', address: '0.0.0.0', port: 2222, inode: '0' }]);
+  t.is(listened[0]?.status, 'fail');
+  t.regex(listened[0]?.found ?? '', /2222\/tcp \(container web\) is also listened on by a host process on 0\.0\.0\.0:2222\/tcp/);
+  t.is(portFindings([record('a', 'web', [p(2222, '10.0.0.1')])], [{ protocol: 'tcp', address: '127.0.0.1', port: 2222, inode: '0' }])[0]?.status, 'ok', 'different addresses do not clash');
+});
