@@ -102,19 +102,32 @@ export async function runChaos(t: ExecutionContext, o: ChaosOptions): Promise<Ch
       disruption = disruption.then(restartDockerd);
     }
   };
+  // A fault is on while a lifecycle of its stretch runs, and each of those lifecycles keeps its
+  // container until a daemon has tried to wire it: every planned fault meets a wiring.
+  const inFault = { fail: 0, hang: 0 };
+  const setFaults = async () => {
+    await (inFault.fail > 0 ? writeFile(fail, '') : sh('rm', ['-f', fail]));
+    await (inFault.hang > 0 ? writeFile(hang, '') : sh('rm', ['-f', hang]));
+  };
+  const tried = async (id: string) => {
+    for (let n = 0; n < 150 && ![...logs, daemon.log()].some((l) => l.includes(`id=${id.slice(0, 12)}`)); n++) await sleep(100);
+  };
   const worker = async (w: number) => {
     for (let i = w; i < o.lifecycles; i += o.concurrency) {
-      if (o.pluginFaults) {
-        const p = phase();
-        await (p > 0.3 && p < 0.4 ? writeFile(fail, '') : sh('rm', ['-f', fail]));
-        await (p > 0.6 && p < 0.65 ? writeFile(hang, '') : sh('rm', ['-f', hang]));
-      }
+      const stretch = !o.pluginFaults ? undefined : i >= o.lifecycles * 0.3 && i < o.lifecycles * 0.4 ? 'fail' : i >= o.lifecycles * 0.6 && i < o.lifecycles * 0.65 ? 'hang' : undefined;
+      if (stretch) inFault[stretch]++;
+      await setFaults();
       const two = i % 3 === 0;
       const labels = ['-l', label, '-l', `dockcni.networks=${two ? `${a.name},${b.name}` : a.name}`];
       if (i % 4 === 1) labels.push('-l', `dockcni.ip=10.231.90.${100 + w}`);
       if (i % 5 === 2) labels.push('-l', `dockcni.ports=${19000 + w}:80`);
       const run = await docker(['run', '-d', '--network', 'none', ...labels, BUSYBOX_IMAGE, 'sleep', '300']);
       const id = run.stdout.trim();
+      if (id !== '' && stretch) await tried(id);
+      if (stretch) {
+        inFault[stretch]--;
+        await setFaults();
+      }
       if (id !== '') {
         await sleep(50 + ((i * 37) % 300));
         const op = OPS[i % OPS.length] ?? 'rm';

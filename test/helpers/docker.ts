@@ -62,13 +62,20 @@ export async function startDaemon(t: ExecutionContext, d: Dirs, extra: string[] 
   let output = '';
   const child = execa('node', [BIN, 'daemon', ...d.flags, ...extra], { reject: false, all: true, buffer: false });
   child.all?.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+  let ended = false;
   const daemon: RunningDaemon = {
     process: child,
     log: () => output,
-    stop: async () => { child.kill('SIGTERM'); await child; },
-    kill: async () => { child.kill('SIGKILL'); await child; },
+    stop: async () => { ended = true; child.kill('SIGTERM'); await child; },
+    kill: async () => { ended = true; child.kill('SIGKILL'); await child; },
   };
-  t.teardown(async () => { if (child.exitCode === null && !child.killed) await daemon.stop(); });
+  t.teardown(async () => {
+    // A daemon that died on its own during the test is a failure, whatever else the test saw.
+    if (!ended && child.exitCode !== null) throw new Error(`the daemon exited (${child.exitCode ?? child.signalCode}) during the test; its log:\n${output}`);
+    if (ended) return;
+    await daemon.stop();
+    if (child.exitCode !== 0) throw new Error(`the daemon did not stop cleanly on SIGTERM (${child.exitCode ?? child.signalCode}); its log:\n${output}`);
+  });
   try {
     await waitFor('the daemon to reconcile', async () => output.includes('reconciled') || (child.exitCode !== null && Promise.reject(new Error(`daemon exited: ${output}`))), 30_000);
   } catch (error) {

@@ -62,6 +62,9 @@ test('a daemon SIGKILLed while containers start and die: after restart each live
   t.deepEqual((await reservations(net)).sort(), [ipKeep, ipLate].sort());
   t.is((await readdir(path.join(d.root, 'cache/results'))).length, 2);
   t.deepEqual((await readdir(path.join(d.root, 'run/netns'))).sort(), [keep, late].sort());
+  // Gone while the second daemon runs (its teardown would stop it first): their DELs are its to do.
+  await sh('docker', ['rm', '-f', keep, late]);
+  await waitFor('both unwired', async () => (await reservations(net)).length === 0 && (await readdir(path.join(d.root, 'state/attachments'))).length === 0);
 });
 
 test('static IP and MAC, a port mapping reached from another host, and two networks as eth0 and eth1', async (t) => {

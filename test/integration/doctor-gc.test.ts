@@ -78,7 +78,7 @@ test('doctor passes on the test host, and each check turns red under its fault',
 });
 
 test('gc: a container killed while no daemon runs leaves leftovers; --dry-run lists, gc removes, a second gc finds nothing, a live neighbour keeps working', async (t) => {
-  const d = await dirs(t);
+  const d = await dirs(t, { leavesState: 'no daemon runs once it is stopped: gc is the DEL path of every container here' });
   const net = await bridgeNetwork(t, d.confDir, d.root, 42);
   const daemon = await startDaemon(t, d);
   const live = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);

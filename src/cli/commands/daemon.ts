@@ -58,15 +58,23 @@ export const daemonCommand: CommandModule<object, Args> = {
       },
     });
     const daemon = new Daemon({ docker: ctx.docker, handlers, reconciler: ctx.reconciler, log, metrics, concurrency: argv.concurrency });
+    let stopping: Promise<void> | undefined;
     const shutdown = (signal: string) => {
+      if (stopping) {
+        log.log('info', `${signal}: already stopping`);
+        return;
+      }
       log.log('info', `${signal}: finishing in-flight operations; containers keep their networking`);
-      void daemon.stop();
+      stopping = daemon.stop();
     };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    // Kept (not `once`) for the daemon's whole life: with no listener left, a second signal, or a
+    // library that re-raises the signal once its own cleanup ran (execa's), would kill it mid-DEL.
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
     log.log('info', 'dockcni daemon starting', { confDir: ctx.paths.confDir, cniPath: ctx.paths.cniPath.join(':'), stateDir: ctx.paths.stateDir });
     await reportConfDir(ctx.paths.confDir, log);
     await daemon.run();
+    await stopping;
     served?.server.close();
     await single();
     log.log('info', 'stopped');
