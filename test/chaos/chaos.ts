@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { BUSYBOX_IMAGE, bridgeNetwork, restartDockerd, sh, uid, type TestNetwork } from '../helpers/host.js';
@@ -59,9 +59,11 @@ export async function runChaos(t: ExecutionContext, o: ChaosOptions): Promise<Ch
   const flags = ['--timeout', '2', '--retries', '2', '--on-failure', 'ignore', '--concurrency', '8'];
   let daemon: RunningDaemon = await startDaemon(t, d, flags);
   // Residents live through everything (daemon kills, a dockerd restart) and must end up wired once.
+  const residents: string[] = [];
   for (let r = 0; r < 2; r++) {
     const { stdout } = await sh('docker', ['run', '-d', '--restart', 'always', '--network', 'none', '-l', label, '-l', `dockcni.networks=${r === 0 ? a.name : `${a.name},${b.name}`}`, BUSYBOX_IMAGE, 'sleep', '100000']);
     const id = stdout.trim();
+    residents.push(id);
     t.teardown(async () => { await sh('docker', ['rm', '-f', id], { reject: false }); });
   }
   const logs: string[] = [];
@@ -156,6 +158,9 @@ export async function runChaos(t: ExecutionContext, o: ChaosOptions): Promise<Ch
     violations = await checkInvariants(d, networks, label);
     return violations.length === 0;
   }, 90_000).catch(() => undefined);
+  // The residents go while the last daemon runs: their DELs are its to do, and teardown checks they happened.
+  await sh('docker', ['rm', '-f', ...residents], { reject: false });
+  await waitFor('the residents unwired', async () => (await readdir(path.join(d.root, 'state/attachments')).catch(() => [])).length === 0, 30_000);
   const all = [...logs, daemon.log()].join('\n');
   const report: ChaosReport = {
     operations, lifecycles: o.lifecycles, daemonKills: kills, dockerdRestarts, dockerErrors,

@@ -9,6 +9,8 @@ export class FakeDocker implements DockerClient {
   /** Every subscription not closed yet: a leaked one would see each event again. */
   private readonly live = new Set<{ emit: (event: DockerEvent) => void; end: () => void }>();
   subscriptions = 0;
+  /** The `since` each subscription asked for, in order. */
+  readonly sinces: (bigint | undefined)[] = [];
   /** Lines the next subscription receives before its events, as Docker's stream would carry them. */
   malformedLines: string[] = [];
 
@@ -32,8 +34,9 @@ export class FakeDocker implements DockerClient {
   async inspect(id: string) { return this.containers.get(id); }
   async listByLabel(label: string) { return [...this.containers.values()].filter((c) => c.labels[label] !== undefined); }
 
-  async events(_since: bigint | undefined, onEvent: (event: DockerEvent) => void, onMalformed?: (line: string, error: unknown) => void): Promise<EventSubscription> {
+  async events(since: bigint | undefined, onEvent: (event: DockerEvent) => void, onMalformed?: (line: string, error: unknown) => void): Promise<EventSubscription> {
     this.subscriptions++;
+    this.sinces.push(since);
     let end!: () => void;
     const ended = new Promise<void>((resolve) => { end = resolve; });
     const sub = { emit: onEvent, end };
@@ -44,8 +47,8 @@ export class FakeDocker implements DockerClient {
 
   get liveSubscriptions(): number { return this.live.size; }
 
-  send(event: Omit<DockerEvent, 'timeNano'>): void {
-    for (const sub of this.live) sub.emit({ ...event, timeNano: BigInt(Date.now()) * 1_000_000n });
+  send(event: Omit<DockerEvent, 'timeNano'>, timeNano = BigInt(Date.now()) * 1_000_000n): void {
+    for (const sub of this.live) sub.emit({ ...event, timeNano });
   }
 
   /** Docker goes away: the event stream ends. */

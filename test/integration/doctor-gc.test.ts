@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { execa } from 'execa';
-import { BIN } from '../helpers/fixtures.js';
+import { BIN, tempDir } from '../helpers/fixtures.js';
 import { bridgeNetwork, hostTest, netns, reservations, rulesMentioning, sh } from '../helpers/host.js';
 import { addressOf, container, dirs, pingFrom, startDaemon, waitFor, type Dirs } from '../helpers/docker.js';
 
@@ -103,4 +103,48 @@ test('gc: a container killed while no daemon runs leaves leftovers; --dry-run li
   const again = await execa('node', [BIN, 'gc', ...d.flags]);
   t.is(again.stdout.trim(), 'nothing to remove');
   t.true(await pingFrom(peer, ipLive), 'the live container keeps working');
+});
+
+test('doctor: the rest of its checks each turn red (or warn) under their own fault', async (t) => {
+  const d = await dirs(t);
+  const status = (checks: Check[], name: string) => checks.filter((c) => c.check === name).map((c) => `${c.status}: ${c.found}`).join('\n');
+  // Docker unreachable and no daemon running.
+  const nowhere = ['--docker-host', `unix://${path.join(d.root, 'nobody.sock')}`];
+  let r = await execa('node', [BIN, 'doctor', '-o', 'json', ...d.flags, ...nowhere], { reject: false });
+  let checks = (JSON.parse(r.stdout) as { checks: Check[] }).checks;
+  t.regex(status(checks, 'docker'), /^fail: cannot reach the Docker daemon at unix:\/\/.*nobody\.sock/);
+  t.regex(status(checks, 'dockcni daemon'), /^warn: not running/);
+  t.regex(status(checks, 'leftovers'), /^warn: skipped: needs Docker/);
+  t.is(r.exitCode, 1);
+  // No conf dir, and no plugins for the embedded network.
+  const empty = await tempDir(t);
+  r = await execa('node', [BIN, 'doctor', '-o', 'json', '--conf-dir', path.join(empty, 'none'), '--cni-path', empty, '--state-dir', path.join(d.root, 'state'), '--run-dir', path.join(d.root, 'run'), '--cache-dir', path.join(d.root, 'cache')], { reject: false });
+  checks = (JSON.parse(r.stdout) as { checks: Check[] }).checks;
+  t.regex(status(checks, 'conf dir'), /^warn: .*none does not exist: only the embedded "dockcni" network is available/);
+  t.regex(status(checks, 'default network'), /^fail: missing plugin\(s\) bridge, firewall, portmap/);
+  // A dhcp network without the dhcp daemon, an IPv6 network with IPv6 forwarding off, a bridge without
+  // firewall under Docker's DROP policy, and a hostname of "localhost" — in a netns and a UTS namespace
+  // of the test's own.
+  const { writeFile: write } = await import('node:fs/promises');
+  await write(path.join(d.confDir, '10-v6.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'v6', plugins: [{ type: 'bridge', bridge: 'dcbrv6x', ipam: { type: 'host-local', subnet: 'fd00:dc::/64', dataDir: path.join(d.root, 'ipam') } }] }));
+  await write(path.join(d.confDir, '20-lease.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'lease', plugins: [{ type: 'macvlan', master: 'nosuchlan0', ipam: { type: 'dhcp' } }] }));
+  const ns = await netns(t);
+  await sh('ip', ['netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv6.conf.all.forwarding=0']);
+  const inside = await execa('ip', ['netns', 'exec', ns, 'unshare', '--uts', 'sh', '-c', `hostname localhost && node ${BIN} doctor -o json ${d.flags.join(' ')}`], { reject: false });
+  checks = (JSON.parse(inside.stdout) as { checks: Check[] }).checks;
+  t.regex(status(checks, 'ipv6 forwarding'), /^fail: net\.ipv6\.conf\.all\.forwarding = 0 while a network is IPv6/);
+  t.regex(status(checks, 'hostname'), /^fail: "localhost"/);
+  const dhcpUp = await sh('test', ['-S', '/run/cni/dhcp.sock'], { reject: false });
+  if (dhcpUp.exitCode !== 0) t.regex(status(checks, 'dhcp daemon'), /^fail: networks lease use dhcp IPAM but \/run\/cni\/dhcp\.sock is missing/);
+  else t.regex(status(checks, 'dhcp daemon'), /^ok: /, 'a dhcp daemon of the host answers: the check sees it');
+  // dockerd, which the tests run, sets the FORWARD policy to DROP.
+  t.regex((await sh('iptables', ['-S', 'FORWARD'])).stdout, /^-P FORWARD DROP/m);
+  const host = (JSON.parse((await execa('node', [BIN, 'doctor', '-o', 'json', ...d.flags], { reject: false })).stdout) as { checks: Check[] }).checks;
+  t.regex(status(host, 'forward policy'), /^warn: FORWARD policy is DROP .* network v6 .* has no firewall plugin/);
+  // iptables that does not run: a PATH where the only iptables fails.
+  const bin = await tempDir(t);
+  await write(path.join(bin, 'iptables'), '#!/bin/sh\necho "iptables: broken on purpose" >&2\nexit 3\n', { mode: 0o755 });
+  r = await execa('node', [BIN, 'doctor', '-o', 'json', ...d.flags], { reject: false, env: { PATH: `${bin}:${process.env['PATH'] ?? ''}` } });
+  checks = (JSON.parse(r.stdout) as { checks: Check[] }).checks;
+  t.regex(status(checks, 'iptables'), /^fail: iptables does not run: iptables: broken on purpose/);
 });

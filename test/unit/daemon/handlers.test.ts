@@ -200,9 +200,12 @@ test('a reconcile that fails is retried on its own: one subscription, each event
   await until(() => wirer.wired.length > 0);
   await new Promise((r) => setTimeout(r, 100));
   t.is(wirer.wired.length, 1, 'wired once');
+  const last = BigInt(Date.now() + 60_000) * 1_000_000n + 789n;
+  docker.send({ id: 'f'.repeat(64), action: 'destroy', labels: {} }, last);
   docker.drop();
   await until(() => docker.subscriptions === 2);
   t.is(docker.liveSubscriptions, 1, 'the old stream closed before the new one opened');
+  t.deepEqual(docker.sinces, [undefined, last], 'the new stream resumes from the last event seen');
   await daemon.stop();
   await running;
   t.is(docker.liveSubscriptions, 0);

@@ -1,0 +1,136 @@
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { BIN, FIXTURE_PLUGINS, ROOT, tempDir } from '../helpers/fixtures.js';
+import { dockcni, hostTest, netns, sh } from '../helpers/host.js';
+import { container, dirs } from '../helpers/docker.js';
+
+const test = hostTest();
+
+interface Call { phase: string; command: string; env: Record<string, string>; stdin: Record<string, unknown> }
+const calls = async (record: string): Promise<Call[]> => (await import('node:fs/promises')).readFile(record, 'utf8')
+  .then((t) => t.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Call).filter((c) => c.phase === 'start'));
+
+/** A network of the recording fixture plugin; `caps` declares capabilities. */
+async function fixtureNet(confDir: string, record: string, name: string, cniVersion = '1.0.0', caps: Record<string, boolean> = {}) {
+  await mkdir(confDir, { recursive: true });
+  await writeFile(path.join(confDir, `10-${name}.conflist`), JSON.stringify({ cniVersion, name, plugins: [{ type: 'fixture', record, capabilities: caps }] }));
+  await writeFile(record, '', { flag: 'a' });
+}
+
+test('an error is reported once, with its fix; usage errors point to --help; --help lists run; completion and examples exist', async (t) => {
+  const r = await dockcni(['inspect', 'nosuchcontainer', '--state-dir', await tempDir(t)], { reject: false });
+  t.is(r.exitCode, 1);
+  t.is((r.stderr.match(/no container "nosuchcontainer" is wired by dockcni/g) ?? []).length, 1, r.stderr);
+  t.is((r.stderr.match(/fix: see `dockcni ls`/g) ?? []).length, 1);
+  const usage = await dockcni(['nosuchcommand'], { reject: false });
+  t.is(usage.exitCode, 2);
+  t.is(usage.stderr.trim(), 'dockcni: Unknown command: nosuchcommand\nrun `dockcni --help` for usage');
+  const help = await dockcni(['--help']);
+  t.regex(help.stdout, /dockcni run \[docker run flags\] IMAGE/);
+  t.regex(help.stdout, /dockcni completion/);
+  t.regex((await dockcni(['completion'])).stdout, /complete -o bashdefault -o default -F _dockcni_yargs_completions dockcni/);
+  for (const command of [['daemon'], ['ls'], ['inspect'], ['gc'], ['attach'], ['detach'], ['doctor'], ['networks', 'ls'], ['networks', 'inspect'], ['networks', 'validate'],
+    ['cni', 'add'], ['cni', 'check'], ['cni', 'del'], ['cni', 'gc'], ['cni', 'status'], ['cni', 'version']]) {
+    t.regex((await dockcni([...command, '--help'])).stdout, /Examples:\n\s+dockcni /, command.join(' '));
+  }
+  t.regex((await dockcni(['run', '--help'])).stdout, /^dockcni run \[DOCKCNI FLAGS\]/);
+});
+
+test('run as a non-root user: one message saying dockcni needs root', async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(path.join(dir, 'attachments'), { mode: 0o700 });
+  const r = await execa('su', ['-s', '/bin/sh', 'nobody', '-c', `node ${BIN} ls --state-dir ${dir}`], { reject: false });
+  t.is(r.exitCode, 1);
+  t.is(r.stderr.trim(), `dockcni: permission denied: ${dir}/attachments\n  fix: run dockcni as root (sudo dockcni …): it manages network namespaces, iptables and CNI state under /var/lib and /run`);
+});
+
+test('cni commands take NETCONFPATH, CNI_PATH, CNI_ARGS, CAP_ARGS and CNI_IFNAME from the environment, as cnitool does', async (t) => {
+  const dir = await tempDir(t);
+  const confDir = path.join(dir, 'net.d');
+  const record = path.join(dir, 'calls.jsonl');
+  await fixtureNet(confDir, record, 'envnet', '1.0.0', { portMappings: true });
+  const ns = await netns(t);
+  const env = {
+    NETCONFPATH: confDir, CNI_PATH: FIXTURE_PLUGINS, CNI_ARGS: 'FOO=bar', CNI_IFNAME: 'net7',
+    CAP_ARGS: '{"portMappings":[{"hostPort":18777,"containerPort":80,"protocol":"tcp"}]}',
+  };
+  const flags = ['--cache-dir', path.join(dir, 'cache'), '--run-dir', path.join(dir, 'run'), '--container-id', 'envtest'];
+  await dockcni(['cni', 'add', 'envnet', ns, ...flags], { env });
+  const [add] = await calls(record);
+  t.like(add?.env, { CNI_ARGS: 'FOO=bar', CNI_IFNAME: 'net7', CNI_PATH: FIXTURE_PLUGINS, CNI_CONTAINERID: 'envtest' });
+  t.deepEqual(add?.stdin['runtimeConfig'], { portMappings: [{ hostPort: 18777, containerPort: 80, protocol: 'tcp' }] });
+  t.deepEqual(await readdir(path.join(dir, 'cache/results')), ['envnet-envtest-net7']);
+  await dockcni(['cni', 'del', 'envnet', ns, ...flags], { env });
+  t.deepEqual(await readdir(path.join(dir, 'cache/results')), []);
+});
+
+test('cni gc, status and version on a 1.1.0 network; a capability no plugin declares is an error', async (t) => {
+  const dir = await tempDir(t);
+  const confDir = path.join(dir, 'net.d');
+  const record = path.join(dir, 'calls.jsonl');
+  await fixtureNet(confDir, record, 'newnet', '1.1.0');
+  const ns = await netns(t);
+  const common = ['--conf-dir', confDir, '--cni-path', FIXTURE_PLUGINS, '--cache-dir', path.join(dir, 'cache'), '--run-dir', path.join(dir, 'run')];
+  t.is((await dockcni(['cni', 'status', 'newnet', ...common])).stdout.trim(), 'ready');
+  t.regex((await dockcni(['cni', 'version', 'newnet', ...common])).stdout, /^fixture: 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0$/m);
+  await dockcni(['cni', 'add', 'newnet', ns, '--container-id', 'keepme', ...common]);
+  await dockcni(['cni', 'add', 'newnet', ns, '--container-id', 'dropme', '--ifname', 'eth1', ...common]);
+  const gc = await dockcni(['cni', 'gc', 'newnet', '--valid-attachments', '[{"containerID":"keepme","ifname":"eth0"}]', ...common]);
+  t.is(gc.stdout.trim(), 'deleted newnet/dropme/eth1');
+  t.deepEqual(await readdir(path.join(dir, 'cache/results')), ['newnet-keepme-eth0']);
+  const sent = (await calls(record)).find((c) => c.command === 'GC');
+  t.deepEqual(sent?.stdin['cni.dev/valid-attachments'], [{ containerID: 'keepme', ifname: 'eth0' }, { containerID: 'keepme', ifname: 'eth0' }]);
+  const bad = await dockcni(['cni', 'gc', 'newnet', '--valid-attachments', '{"oops"', ...common], { reject: false });
+  t.regex(bad.stderr, /invalid --valid-attachments "\{\\"oops\\"": not JSON/);
+  await dockcni(['cni', 'del', 'newnet', ns, '--container-id', 'keepme', ...common]);
+  const cap = await dockcni(['cni', 'add', 'newnet', ns, '--container-id', 'capx', '--cap-args', '{"bandwidth":{"ingressRate":1000}}', ...common], { reject: false });
+  t.is(cap.exitCode, 0, 'cni add passes capability args as cnitool does: only declared ones reach a plugin');
+  await dockcni(['cni', 'del', 'newnet', ns, '--container-id', 'capx', ...common]);
+});
+
+test('attach with a capability no plugin declares fails before any plugin runs; ls, inspect, --trace, modes of state files', async (t) => {
+  const d = await dirs(t);
+  const record = path.join(d.root, 'calls.jsonl');
+  await fixtureNet(d.confDir, record, 'plain');
+  const c = await container(t, ['--network', 'none']);
+  const refused = await dockcni(['attach', c, '--network', 'plain', '-p', '18778:80', ...d.flags], { reject: false });
+  t.is(refused.exitCode, 1);
+  t.regex(refused.stderr, /network "plain" has no plugin that declares the "portMappings" capability/);
+  t.regex(refused.stderr, /fix: add "capabilities": \{"portMappings": true\}/);
+  t.deepEqual(await calls(record), []);
+  const attached = await dockcni(['attach', c, '--network', 'plain', '--trace', ...d.flags]);
+  t.regex(attached.stderr, /── ADD fixture \(.*fixture\) ──/);
+  t.regex(attached.stdout, /eth0 plain 10\.1\.0\.2\/24/);
+  const ls = await dockcni(['ls', ...d.flags]);
+  t.regex(ls.stdout, new RegExp(`^${c.slice(0, 12)} +\\S+ +plain +eth0 +10\\.1\\.0\\.2/24 +wired$`, 'm'));
+  const listed = JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout) as { containerId: string; origin: string }[];
+  t.deepEqual(listed.map((r) => [r.containerId, r.origin]), [[c, 'attach']]);
+  const inspected = JSON.parse((await dockcni(['inspect', c.slice(0, 8), ...d.flags])).stdout) as { results: { network: string; result: { ips: { address: string }[] } }[] };
+  t.is(inspected.results[0]?.result.ips[0]?.address, '10.1.0.2/24');
+  for (const [file, mode] of [['state/attachments', 0o700], [`state/attachments/${c}.json`, 0o600], ['cache/results', 0o700], [`cache/results/plain-${c}-eth0`, 0o600], ['run/netns', 0o700]] as const) {
+    t.is((await stat(path.join(d.root, file))).mode & 0o777, mode, file);
+  }
+  const detached = await dockcni(['detach', c, '--trace', ...d.flags]);
+  t.regex(detached.stderr, /── DEL fixture/);
+  t.is((await dockcni(['gc', '--trace', ...d.flags])).stdout.trim(), 'nothing to remove');
+});
+
+test('networks inspect prints the conflist dockcni will use; the embedded one by name', async (t) => {
+  const r = await dockcni(['networks', 'inspect', 'dockcni', '--conf-dir', await tempDir(t)]);
+  const shown = JSON.parse(r.stdout) as { name: string; source: string; plugins: string[]; config: { plugins: { type: string; bridge?: string }[] } };
+  t.is(shown.name, 'dockcni');
+  t.is(shown.source, '<embedded>');
+  t.deepEqual(shown.plugins, ['bridge', 'firewall', 'portmap']);
+  t.is(shown.config.plugins[0]?.bridge, 'dockcni0');
+});
+
+test('examples/programmatic.mjs: the library adds and deletes the embedded network in a netns', async (t) => {
+  const ns = await netns(t);
+  const hadBridge = (await sh('ip', ['link', 'show', 'dockcni0'], { reject: false })).exitCode === 0;
+  t.teardown(async () => { if (!hadBridge) await sh('ip', ['link', 'del', 'dockcni0'], { reject: false }); });
+  const r = await execa('node', [path.join(ROOT, 'examples/programmatic.mjs'), ns], { cwd: ROOT });
+  t.regex(r.stdout, /^addresses: 10\.199\.\d+\.\d+\/16\ndeleted$/);
+  t.regex(r.stderr, /ADD bridge: exit 0 in/);
+  t.regex(r.stderr, /DEL bridge: exit 0 in/);
+});
