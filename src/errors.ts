@@ -8,15 +8,30 @@ export interface DockcniErrorOptions {
   readonly fix?: string;
 }
 
+/**
+ * Every kind of failure dockcni reports, as a stable tag for scripts and for code that decides what to
+ * do (retry, report). A plain Error is a bug in dockcni.
+ */
+export type ErrorCode =
+  // input and configuration
+  | 'invalid-input' | 'config-invalid' | 'network-not-found' | 'plugin-not-found' | 'capability-missing' | 'validation-failed'
+  // the engine and plugins
+  | 'plugin-failed' | 'no-result' | 'rollback-failed' | 'not-attached' | 'check-unsupported' | 'lock-timeout'
+  | 'host-netns' | 'netns-missing' | 'netns-unreadable' | 'interface-exists'
+  // wiring a container
+  | 'wire-failed' | 'network-mode' | 'port-in-use' | 'no-pid' | 'no-netns' | 'pin-failed' | 'pid-reused' | 'firewall'
+  | 'container-file' | 'container-file-path' | 'not-a-sandbox' | 'sandbox-exited'
+  // commands
+  | 'aborted' | 'docker-api' | 'not-found' | 'not-running' | 'already-wired' | 'not-wired' | 'gc-failed' | 'cleanup-failed' | 'daemon-running';
+
 export class DockcniError extends Error {
   override readonly name: string = 'DockcniError';
-  /** A stable machine-readable tag, e.g. `config-invalid`, `plugin-failed`. */
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly fix: string | undefined;
   /** Errors of the cleanup that followed this failure (e.g. the DEL undoing a failed ADD). */
   rollbackErrors: readonly Error[] = [];
 
-  constructor(code: string, message: string, options: DockcniErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: DockcniErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.fix = options.fix;
@@ -66,6 +81,21 @@ export class DockerApiError extends DockcniError {
   constructor(message: string, readonly statusCode: number | undefined, options: DockcniErrorOptions = {}) {
     super('docker-api', message, options);
   }
+}
+
+/** A wait cut short because dockcni is shutting down. */
+export function abortedError(what: string, signal: AbortSignal): DockcniError {
+  return new DockcniError('aborted', `stopped waiting for ${what}: dockcni is shutting down`, { cause: signal.reason });
+}
+
+/** Resolves after `ms`, or rejects with an `aborted` error as soon as the signal fires. */
+export function abortableSleep(ms: number, what: string, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.reject(abortedError(what, signal));
+  return new Promise((resolve, reject) => {
+    const onAbort = () => { clearTimeout(timer); reject(abortedError(what, signal!)); };
+    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 /** Every error's message plus its causes, one step of context each, for logs and the CLI. */

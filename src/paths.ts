@@ -2,7 +2,7 @@ import path from 'node:path';
 import { DEFAULT_CACHE_DIR } from './cni/result-cache.js';
 import { DEFAULT_CNI_PATH, splitPath } from './cni/plugin-path.js';
 
-/** Every default location in one place (../shared/design/state-and-flow.md, "Defaults"). */
+/** Every default location in one place; who writes what there is in src/README.md ("State on disk"). */
 export interface Paths {
   readonly confDir: string;
   readonly cniPath: readonly string[];

@@ -27,7 +27,7 @@ export function pathsFrom(flags: CniFlags): Paths {
 }
 
 /** `observe` sees every plugin call as well (the daemon's timing); --trace prints them. */
-export function engineFrom(flags: CniFlags, paths: Paths = pathsFrom(flags), observe?: TraceSink): CniEngine {
+export function engineFrom(flags: CniFlags, paths: Paths = pathsFrom(flags), observe?: TraceSink, signal?: AbortSignal): CniEngine {
   const print = flags.trace ? traceTo(process.stderr) : undefined;
   const sinks = [print, observe].filter((s): s is TraceSink => s !== undefined);
   return createEngine({
@@ -35,6 +35,7 @@ export function engineFrom(flags: CniFlags, paths: Paths = pathsFrom(flags), obs
     cacheDir: paths.cacheDir,
     locksDir: locksDir(paths),
     timeoutMs: Math.round(flags.timeout * 1000),
+    signal,
     trace: sinks.length === 0 ? undefined : (record) => { for (const sink of sinks) sink(record); },
   });
 }

@@ -35,16 +35,17 @@ export interface Context {
   readonly reconciler: Reconciler;
 }
 
-export async function contextFrom(flags: DockerFlags, onProgress?: (step: string) => void, observe?: TraceSink): Promise<Context> {
+/** `signal`: shutdown, which ends every wait for a lock. */
+export async function contextFrom(flags: DockerFlags, onProgress?: (step: string) => void, observe?: TraceSink, signal?: AbortSignal): Promise<Context> {
   const paths = pathsFrom(flags);
   // dockerode is loaded only by the commands that talk to Docker: `dockcni cni …` starts faster without it.
   const { DockerodeClient } = await import('../docker/dockerode-client.js');
   const docker = new DockerodeClient(flags.dockerHost);
-  const engine = engineFrom(flags, paths, observe);
+  const engine = engineFrom(flags, paths, observe, signal);
   const store = new AttachmentStore(paths.stateDir);
   const pins = new BindMountPins(pinsDir(paths));
   const firewall = new IptablesHostFirewall();
-  const wirer = new Wirer({ engine, store, pins, locks: new FileLocks(locksDir(paths)), firewall, confDir: paths.confDir, podNamespace: flags.podNamespace, onProgress });
+  const wirer = new Wirer({ engine, store, pins, locks: new FileLocks(locksDir(paths), undefined, signal), firewall, confDir: paths.confDir, podNamespace: flags.podNamespace, onProgress });
   const reconciler = new Reconciler({ docker, wirer, engine, store, pins, firewall, confDir: paths.confDir, sandboxGraceMs: flags.sandboxGrace * 1000 });
   return { paths, docker, engine, store, pins, wirer, reconciler };
 }

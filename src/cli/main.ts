@@ -14,8 +14,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
   }
   if (argv[0] === 'daemon') {
     // Set before the CLI loads: the daemon spends its life waiting on Docker and plugin processes, so
-    // optimised code saves it no measurable CPU (bench: same daemon CPU over a burst of 50) and costs
-    // ~10 MB of RSS. It only stops optimisation from here on, so it is safe to set at run time.
+    // optimised code saves it no measurable CPU and costs resident memory (both in `npm run bench`). It
+    // only stops optimisation from here on, so it is safe to set at run time.
     setFlagsFromString('--no-opt');
   }
   // Loaded past the `run` check: `run` starts its sandbox sooner without yargs and the other commands.

@@ -51,9 +51,9 @@ function loadOne(file: string, single: boolean): NetworkConfigList | ConfigError
 /**
  * Reads every config of a conf dir. A broken file is reported, never fatal to the others. Synchronous
  * reads: a conf dir is a few files of a few KB, read on every wiring; from the page cache that takes
- * ~50 µs, against a thread-pool round trip per call (0.3–1.3 ms in all, measured in the daemon).
+ * a fraction of a thread-pool round trip per call (measured in the daemon: `npm run bench`).
  */
-export async function loadConfDir(dir: string): Promise<ConfDirListing> {
+export function loadConfDir(dir: string): ConfDirListing {
   let entries: string[];
   try {
     entries = readdirSync(dir).sort();
@@ -89,6 +89,6 @@ export function pickNetwork(listing: ConfDirListing, name: string): NetworkConfi
   throw new NetworkNotFoundError(name, listing.dir, listing.problems.map((p) => p.message));
 }
 
-export async function findNetwork(dir: string, name: string): Promise<NetworkConfigList> {
-  return pickNetwork(await loadConfDir(dir), name);
+export function findNetwork(dir: string, name: string): NetworkConfigList {
+  return pickNetwork(loadConfDir(dir), name);
 }

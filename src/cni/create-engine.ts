@@ -11,13 +11,15 @@ export interface CreateEngineOptions {
   readonly locksDir: string;
   readonly timeoutMs?: number;
   readonly trace?: TraceSink | undefined;
+  /** Shutdown: lock waits end when it fires (a plugin already running still runs to its end). */
+  readonly signal?: AbortSignal | undefined;
 }
 
 /** The engine with its real collaborators (execa, lock files): for entry points and library users. */
 export function createEngine(options: CreateEngineOptions): CniEngine {
   return new CniEngine({
     exec: new ExecaPluginExec(),
-    locks: new FileLocks(options.locksDir),
+    locks: new FileLocks(options.locksDir, undefined, options.signal),
     pluginPath: options.pluginPath,
     cacheDir: options.cacheDir,
     timeoutMs: options.timeoutMs ?? DEFAULT_PLUGIN_TIMEOUT_MS,

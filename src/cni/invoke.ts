@@ -72,7 +72,7 @@ function failure(request: InvokeRequest, outcome: PluginExecOutcome, timeoutMs: 
 
 /** Finds the plugin, runs it once through the exec seam, and returns its stdout or a CniPluginError. */
 export async function invokePlugin(ctx: InvokeContext, request: InvokeRequest): Promise<string> {
-  const file = await findPlugin(request.plugin, ctx.pluginPath);
+  const file = findPlugin(request.plugin, ctx.pluginPath);
   const env = { CNI_COMMAND: request.command, ...request.env, CNI_PATH: ctx.pluginPath.join(':') };
   const outcome = await ctx.exec.run({ file, env, stdin: request.stdin, timeoutMs: ctx.timeoutMs });
   ctx.trace?.({

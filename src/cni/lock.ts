@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { DockcniError } from '../errors.js';
+import { abortableSleep, abortedError, DockcniError } from '../errors.js';
 import { readdirOrEmptySync, readTextIfExistsSync, removeIfExistsSync } from '../fs-atomic.js';
 
 export type Release = () => Promise<void>;
@@ -18,7 +18,6 @@ export interface Locks {
   mutex(name: string): Promise<Release>;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** pid plus its start time: a recycled pid is not mistaken for the owner that died. */
 function processIdentity(pid: number): string | undefined {
@@ -49,10 +48,11 @@ const turns = new Map<string, Promise<void>>();
 
 /**
  * Waiters of one process queue here, in order, instead of polling the lock file: polling with backoff
- * left a daemon's own concurrent wirings sleeping up to 100 ms for a lock held for 1 ms.
+ * left a daemon's own concurrent wirings sleeping many times longer than the lock was held.
  */
-async function localTurn(key: string, waitMs: number, timeout: () => Error): Promise<() => void> {
-  const previous = turns.get(key) ?? Promise.resolve();
+async function localTurn(key: string, waitMs: number, timeout: () => Error, signal: AbortSignal | undefined): Promise<() => void> {
+  const queued = turns.get(key);
+  const previous = queued ?? Promise.resolve();
   let done!: () => void;
   const mine = new Promise<void>((resolve) => { done = resolve; });
   const tail = previous.then(() => mine);
@@ -63,12 +63,22 @@ async function localTurn(key: string, waitMs: number, timeout: () => Error): Pro
   };
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), waitMs); });
-  const gaveUp = await Promise.race([previous.then(() => false), expired]);
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<boolean>((resolve) => {
+    // Only a real wait is cut short: a free lock is still taken after shutdown began (its cleanup needs it).
+    if (queued === undefined) return;
+    onAbort = () => resolve(true);
+    if (signal?.aborted) resolve(true);
+    else signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  const gaveUp = await Promise.race([previous.then(() => false), expired, aborted]);
   clearTimeout(timer);
+  // One listener per wait on a signal that lives as long as the daemon: it must go with the wait.
+  if (onAbort) signal?.removeEventListener('abort', onAbort);
   // Giving up still passes the turn on, so those queued behind do not wait for this one.
   if (gaveUp) {
     leave();
-    throw timeout();
+    throw signal?.aborted ? abortedError(`lock ${path.basename(key)}`, signal) : timeout();
   }
   return leave;
 }
@@ -77,14 +87,15 @@ async function localTurn(key: string, waitMs: number, timeout: () => Error): Pro
  * Lock files with their owner inside; a lock whose owner process is gone is taken over at once.
  *
  * The file operations are synchronous on purpose. Lock files are a few bytes under the run dir (tmpfs
- * by default), where creating or removing one takes ~25 µs; through libuv's thread pool each of the ~20
- * operations of one wiring's locks cost a round trip plus a turn of the event loop (0.4 ms per mutex,
- * 0.8 ms per attachment lock on a quiet host, far more on a busy one). Only the waits are asynchronous.
+ * by default), where creating or removing one takes microseconds; through libuv's thread pool each of
+ * the operations of one wiring's locks cost a round trip plus a turn of the event loop, far more on a
+ * busy host (`npm run bench`). Only the waits are asynchronous.
  */
 export class FileLocks implements Locks {
   private readonly owner: string;
 
-  constructor(readonly dir: string, private readonly waitMs = 5 * 60_000) {
+  /** `signal`: shutdown; every wait for a lock ends when it fires. */
+  constructor(readonly dir: string, private readonly waitMs = 5 * 60_000, private readonly signal?: AbortSignal) {
     this.owner = processIdentity(process.pid) ?? `${process.pid} 0`;
   }
 
@@ -111,7 +122,7 @@ export class FileLocks implements Locks {
         const live = this.liveHolders(holders);
         if (live.length === 0) return releaseGate;
         if (Date.now() > deadline) throw this.timeout(`network ${network}`, live[0] ?? '');
-        await sleep(delay);
+        await abortableSleep(delay, `lock on network ${network}`, this.signal);
       }
     } catch (error) {
       await releaseGate();
@@ -122,7 +133,7 @@ export class FileLocks implements Locks {
   async mutex(name: string): Promise<Release> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const file = path.join(this.dir, `${name}.lock`);
-    const leave = await localTurn(file, this.waitMs, () => this.timeout(name, this.owner));
+    const leave = await localTurn(file, this.waitMs, () => this.timeout(name, this.owner), this.signal);
     try {
       await this.acquireFile(name, file);
     } catch (error) {
@@ -148,7 +159,7 @@ export class FileLocks implements Locks {
       const orphan = holder === '' && Date.now() - (statSync(file, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 2000;
       if ((holder !== '' && !ownerAlive(holder)) || orphan) this.steal(file, holder);
       else if (Date.now() > deadline) throw this.timeout(name, holder);
-      else await sleep(delay);
+      else await abortableSleep(delay, `lock ${name}`, this.signal);
     }
   }
 

@@ -11,10 +11,10 @@ export function splitPath(value: string): string[] {
 
 /**
  * libcni FindInPath: the first directory holding an executable of that exact name. Looked up on every
- * call, as libcni does; synchronously, because a cached stat takes microseconds and a trip through the
- * thread pool a tenth of a millisecond, on each plugin call.
+ * call, as libcni does; synchronously, because a cached stat costs far less than a trip through the
+ * thread pool, on each plugin call.
  */
-export async function findPlugin(type: string, dirs: readonly string[]): Promise<string> {
+export function findPlugin(type: string, dirs: readonly string[]): string {
   if (!isValidPluginType(type)) throw new PluginNotFoundError(type, dirs);
   for (const dir of dirs) {
     const candidate = path.join(dir, type);

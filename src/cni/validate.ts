@@ -16,7 +16,7 @@ export async function validateNetwork(list: NetworkConfigList, engine: CniEngine
   const findings: Finding[] = [];
   for (const plugin of list.plugins) {
     try {
-      await findPlugin(plugin.type, pluginPath);
+      findPlugin(plugin.type, pluginPath);
       const info = await engine.version(plugin.type, list.cniVersion);
       if (!info.supportedVersions.includes(list.cniVersion)) {
         findings.push({ level: 'error', source: list.source, network: list.name,

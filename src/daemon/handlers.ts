@@ -1,4 +1,4 @@
-import { describeError, DockcniError, DockerApiError, fixOf } from '../errors.js';
+import { abortableSleep, describeError, DockcniError, DockerApiError, fixOf } from '../errors.js';
 import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { CniPluginError } from '../cni/plugin-error.js';
 import { CONTAINER_ID } from '../state/attachment.js';
@@ -20,12 +20,13 @@ export interface HandlerOptions {
   /** Attempts after the first, for failures that may pass (see `retryable`), with doubling backoff from retryDelayMs. */
   readonly retries: number;
   readonly retryDelayMs: number;
+  /** Shutdown: a retry waiting for its turn is given up. */
+  readonly signal?: AbortSignal | undefined;
   /** Where the plugins' share of each wiring is read from, for the `wired` log line. */
   readonly pluginTime?: Pick<PluginTime, 'take'> | undefined;
 }
 
 const short = (id: string) => id.slice(0, 12);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What happens when a container starts, dies or is destroyed. */
 export class ContainerHandlers {
@@ -72,7 +73,12 @@ export class ContainerHandlers {
           await this.applyPolicy(container);
           return;
         }
-        await sleep(this.o.retryDelayMs * 2 ** attempt);
+        try {
+          await abortableSleep(this.o.retryDelayMs * 2 ** attempt, 'the next attempt', this.o.signal);
+        } catch (aborted) {
+          this.o.log.log('info', 'shutting down: wiring not retried', { container: container.name, id: short(id), error: describeError(aborted) });
+          return;
+        }
       }
     }
   }

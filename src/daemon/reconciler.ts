@@ -7,7 +7,7 @@ import { runtimeConfFromCache } from '../cni/engine.js';
 import type { CacheEntry, SkippedCacheFile } from '../cni/result-cache.js';
 import { supportsGc } from '../cni/version.js';
 import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
-import { describeError } from '../errors.js';
+import { describeError, DockcniError } from '../errors.js';
 import { removeIfExists, staleTempFiles } from '../fs-atomic.js';
 import { CONTAINER_ID } from '../state/attachment.js';
 import { fullyWired, sameIncarnation, type AttachmentRecord } from '../state/attachment.js';
@@ -130,7 +130,8 @@ export class Reconciler {
    * iptables and every network's reservations, which the daemon's reconcile has no use for).
    */
   async hostLeftovers(): Promise<HostLeftover[]> {
-    const [cache, records, listing] = await Promise.all([this.o.engine.cachedAttachments(), this.o.store.list(), loadConfDir(this.o.confDir)]);
+    const [cache, records] = await Promise.all([this.o.engine.cachedAttachments(), this.o.store.list()]);
+    const listing = loadConfDir(this.o.confDir);
     const known = new Set([...cache.entries.map((e) => e.containerId), ...records.map((r) => r.containerId)]);
     const isKnown = async (id: string) => known.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.o.docker.inspect(id))?.running === true);
     const networks = listing.networks.some((n) => n.name === DEFAULT_NETWORK_NAME) ? listing.networks : [...listing.networks, defaultNetwork()];
@@ -144,7 +145,7 @@ export class Reconciler {
       try {
         await removeHostLeftover(item, this.o.firewall);
       } catch (error) {
-        errors.push(new Error(`${describeHostLeftover(item)}: ${describeError(error)}`, { cause: error }));
+        errors.push(new DockcniError('cleanup-failed', `${describeHostLeftover(item)}: ${describeError(error)}`, { cause: error }));
       }
     }
     return errors;
@@ -166,7 +167,7 @@ export class Reconciler {
           if (entry && this.owns(entry)) await this.o.engine.del(item.network, runtimeConfFromCache(entry));
         }
       } catch (error) {
-        errors.push(new Error(`${item.kind} ${item.containerId.slice(0, 12)}: ${describeError(error)}`, { cause: error }));
+        errors.push(new DockcniError('cleanup-failed', `${item.kind} ${item.containerId.slice(0, 12)}: ${describeError(error)}`, { cause: error }));
       }
     }
     return errors;
@@ -178,7 +179,7 @@ export class Reconciler {
    * runtime, which is not dockcni's to judge.
    */
   async gcNetworks(): Promise<GcReport> {
-    const listing = await loadConfDir(this.o.confDir);
+    const listing = loadConfDir(this.o.confDir);
     const deleted: CacheEntry[] = [];
     const errors: Error[] = [];
     for (const list of listing.networks.filter((n) => supportsGc(n.cniVersion))) {

@@ -2,10 +2,10 @@ import Module, { createRequire } from 'node:module';
 import type Dockerode from 'dockerode';
 
 /**
- * Modules dockerode loads eagerly that dockcni never calls: ssh2 (for ssh:// hosts; it compiles 16 MB of
- * WebAssembly when loaded) and gRPC (BuildKit sessions for image builds). dockcni reaches Docker over a
- * unix socket or tcp and builds nothing, so they cost the daemon ~11 MB of RSS and make every fork of
- * it (one per plugin call) slower, for nothing.
+ * Modules dockerode loads eagerly that dockcni never calls: ssh2 (for ssh:// hosts; it compiles
+ * megabytes of WebAssembly when loaded) and gRPC (BuildKit sessions for image builds). dockcni reaches
+ * Docker over a unix socket or tcp and builds nothing, so they cost the daemon memory (the bench's idle
+ * RSS shows how much) and make every fork of it (one per plugin call) slower, for nothing.
  */
 export const UNUSED_BY_DOCKCNI = ['ssh2', '@grpc/grpc-js', '@grpc/proto-loader'] as const;
 

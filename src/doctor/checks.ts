@@ -62,7 +62,7 @@ async function dockerChecks(ctx: DoctorDeps): Promise<{ results: CheckResult[]; 
 
 async function configChecks(ctx: DoctorDeps, networks: readonly NetworkConfigList[]): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
-  const listing = await loadConfDir(ctx.paths.confDir);
+  const listing = loadConfDir(ctx.paths.confDir);
   results.push(listing.exists ? ok('conf dir', `${ctx.paths.confDir}: ${listing.networks.length} network(s)`)
     : warn('conf dir', `${ctx.paths.confDir} does not exist: only the embedded "${DEFAULT_NETWORK_NAME}" network is available`, `mkdir -p ${ctx.paths.confDir} and add .conflist files (examples/networks/)`));
   const findings = await validateConfDir(listing, ctx.engine, ctx.paths.cniPath);
@@ -73,10 +73,12 @@ async function configChecks(ctx: DoctorDeps, networks: readonly NetworkConfigLis
   if (listing.networks.length > 0 && findings.length === 0) results.push(ok('network config', 'every network valid, every plugin found and speaking its version'));
   const missing: string[] = [];
   for (const p of DEFAULT_NETWORK_JSON.plugins) {
-    await findPlugin(p.type, ctx.paths.cniPath).catch((error: unknown) => {
+    try {
+      findPlugin(p.type, ctx.paths.cniPath);
+    } catch (error) {
       if (!(error instanceof PluginNotFoundError)) throw error;
       missing.push(p.type);
-    });
+    }
   }
   results.push(missing.length === 0 ? ok('default network', `plugins ${DEFAULT_NETWORK_JSON.plugins.map((p) => p.type).join(', ')} found`)
     : fail('default network', `missing plugin(s) ${missing.join(', ')} in ${ctx.paths.cniPath.join(':')}`, 'apt-get install containernetworking-plugins, or set --cni-path'));
@@ -201,7 +203,7 @@ async function leftoverChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
 /** Every node check, in the order an operator would make them. */
 export async function runChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
   const { results, reachable } = await dockerChecks(ctx);
-  const listing = await loadConfDir(ctx.paths.confDir);
+  const listing = loadConfDir(ctx.paths.confDir);
   const guard = async (name: string, fn: () => Promise<CheckResult[]>) => fn().catch((error: unknown) => [fail(name, `check could not run: ${describeError(error)}`)]);
   results.push(...await guard('network config', () => configChecks(ctx, listing.networks)));
   results.push(...await guard('kernel', () => kernelChecks(listing.networks)));

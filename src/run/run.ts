@@ -1,5 +1,5 @@
 import type { DockerClient } from '../docker/docker-client.js';
-import { describeError, InvalidInputError } from '../errors.js';
+import { describeError, DockcniError, InvalidInputError } from '../errors.js';
 import { NETWORKS_LABEL, parseLabels, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions } from '../wiring/labels.js';
 import type { Wirer } from '../wiring/wirer.js';
 import type { AppRunner } from './app-runner.js';
@@ -82,7 +82,9 @@ export async function runWithCni(args: RunArgs, deps: RunDeps, options: RunOptio
   const ctx = built.value;
   try {
     const sandbox = await ctx.docker.inspect(sandboxId);
-    if (!sandbox?.running) throw new Error(`sandbox container ${sandboxId.slice(0, 12)} from ${options.sandboxImage} exited at once; --sandbox-image must name an image that keeps running`);
+    if (!sandbox?.running) {
+      throw new DockcniError('sandbox-exited', `sandbox container ${sandboxId.slice(0, 12)} from ${options.sandboxImage} exited at once`, { fix: '--sandbox-image must name an image that keeps running (registry.k8s.io/pause:3.9)' });
+    }
     // K8S_POD_NAME: the sandbox stands for its app, so it carries the app's name.
     await ctx.wirer.wire({ ...sandbox, name: args.name ?? sandbox.name, containerId: sandboxId, origin: 'run' }, request);
   } catch (error) {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { InvalidInputError } from '../errors.js';
 import { readdirOrEmpty, readTextIfExists, removeIfExists, writeFileAtomic } from '../fs-atomic.js';
 import { CONTAINER_ID, type AttachmentRecord } from './attachment.js';
 
@@ -22,7 +23,7 @@ export class AttachmentStore {
   }
 
   pathFor(containerId: string): string {
-    if (!CONTAINER_ID.test(containerId)) throw new Error(`invalid container id ${JSON.stringify(containerId)}`);
+    if (!CONTAINER_ID.test(containerId)) throw new InvalidInputError('container id', containerId, 'not a Docker container id (12-64 hex digits)');
     return path.join(this.dir, `${containerId}.json`);
   }
 

@@ -83,7 +83,7 @@ export class Wirer {
       // 2. Already wired, or wired in an earlier life of the container (DEL that first).
       const existing = await this.options.store.read(target.containerId);
       if (existing && sameIncarnation(existing, target.pid, target.startedAt) && fullyWired(existing)) return existing;
-      const listing = await loadConfDir(this.options.confDir);
+      const listing = loadConfDir(this.options.confDir);
       if (existing) await this.teardown(existing, listing);
       // 3. Every network, capability and address checked before anything changes.
       const lists = await this.plan(target, request, listing);
@@ -114,7 +114,7 @@ export class Wirer {
         return false;
       }
       const hadWork = record.netns !== '';
-      await this.teardown(record, await loadConfDir(this.options.confDir));
+      await this.teardown(record, loadConfDir(this.options.confDir));
       return hadWork;
     } finally {
       await release();

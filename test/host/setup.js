@@ -6,10 +6,14 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, copyFileSync, writeFileSync, rmSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export const BUSYBOX_IMAGE = 'dockcni-test-busybox:latest';
 export const PAUSE_IMAGE = 'dockcni-test-pause:latest';
 export const STATE_FILE = path.join(tmpdir(), 'dockcni-test-host.json');
+/** The reference runtime, built from libcni 1.1.2 by the workplace's shared tool (beside the repository). */
+export const CNITOOL = path.join(tmpdir(), 'dockcni-test-cnitool', 'cnitool');
+const CNITOOL_BUILD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/tools/cnitool/build.sh');
 const PACKAGES = { docker: 'docker.io', dockerd: 'docker.io', iptables: 'iptables', ip: 'iproute2', tc: 'iproute2', busybox: 'busybox-static', nsenter: 'util-linux', mount: 'mount', dnsmasq: 'dnsmasq-base', 'docker-compose': 'docker-compose' };
 const PLUGIN_DIRS = ['/opt/cni/bin', '/usr/libexec/cni', '/usr/lib/cni'];
 
@@ -98,6 +102,10 @@ export async function setup() {
   if (!imageExists(BUSYBOX_IMAGE)) { say(`building ${BUSYBOX_IMAGE}`); buildImage(BUSYBOX_IMAGE, BUSYBOX_DOCKERFILE); }
   if (!imageExists(PAUSE_IMAGE)) { say(`building ${PAUSE_IMAGE}`); buildImage(PAUSE_IMAGE, PAUSE_DOCKERFILE); }
   removeLegacyRule();
+  if (!existsSync(CNITOOL) && existsSync(CNITOOL_BUILD)) {
+    say('building cnitool against the reference libcni (1.1.2)');
+    run('bash', [CNITOOL_BUILD, path.dirname(CNITOOL)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
   writeFileSync(STATE_FILE, JSON.stringify(state));
   return { ready: true, problems: [] };
 }

@@ -1,5 +1,7 @@
 import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FIXTURE_PLUGINS, tempDir } from '../helpers/fixtures.js';
 import { bridgeNetwork, dockcni, hostTest, netns, PLUGIN_DIR, reservations, sh } from '../helpers/host.js';
@@ -15,7 +17,7 @@ async function fixtureNetwork(confDir: string, record: string, name = 'fx'): Pro
   return name;
 }
 
-const recorded = async (record: string) => (await readFile(record, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { phase: string; command: string; env: Record<string, string> }).filter((c) => c.phase === 'start');
+const recorded = async (record: string) => (await readFile(record, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { phase: string; command: string; env: Record<string, string>; stdin: Record<string, unknown> }).filter((c) => c.phase === 'start');
 
 test('cni add refuses an interface name that already exists in the netns; the link and its peer stay', async (t) => {
   const dir = await tempDir(t);
@@ -169,4 +171,54 @@ test('a pid that is not the container\'s (reused, or read too long ago) is never
   await pins.pin(c, pid);
   t.true(pins.isPinned(c), 'the container\'s own process is pinned');
   await pins.unpin(c);
+});
+
+/** Built by test/host/setup.js from libcni 1.1.2 with the workplace's shared tool. */
+const CNITOOL = path.join(tmpdir(), 'dockcni-test-cnitool', 'cnitool');
+
+// Outside this workplace (no ../shared/tools/cnitool to build it from) the test is skipped, visibly;
+// under CI it runs and fails without cnitool.
+const withCnitool = existsSync(CNITOOL) || process.env['CI'] === 'true' ? test : test.skip;
+
+withCnitool('the reference runtime (libcni 1.1.2\'s cnitool): its attachments are left alone; each reads the other\'s cache', async (t) => {
+  t.true(existsSync(CNITOOL), `cnitool at ${CNITOOL}: test/host/setup.js builds it from ../shared/tools/cnitool`);
+  const dir = await tempDir(t);
+  const confDir = path.join(dir, 'net.d');
+  const record = path.join(dir, 'calls.jsonl');
+  await mkdir(confDir);
+  await writeFile(record, '');
+  // libcni 1.1.2 speaks up to 1.0.0; dockcni picks 1.1.0 from cniVersions, so its GC runs too.
+  const net = `ref${Date.now().toString(36)}`;
+  await writeFile(path.join(confDir, `10-${net}.conflist`), JSON.stringify({ cniVersion: '1.0.0', cniVersions: ['1.0.0', '1.1.0'], name: net, plugins: [{ type: 'fixture', record }] }));
+  const ns = await netns(t);
+  const env = { NETCONFPATH: confDir, CNI_PATH: FIXTURE_PLUGINS };
+  const cnitool = (command: string) => sh('env', [...Object.entries(env).map(([k, v]) => `${k}=${v}`), CNITOOL, command, net, `/var/run/netns/${ns}`]);
+  const flags = ['--conf-dir', confDir, '--cni-path', FIXTURE_PLUGINS, '--cache-dir', '/var/lib/cni', '--state-dir', path.join(dir, 'state'), '--run-dir', path.join(dir, 'run')];
+  const cached = async () => (await readdir('/var/lib/cni/results').catch(() => [] as string[])).filter((f) => f.startsWith(`${net}-`));
+  t.teardown(async () => { for (const f of await cached()) await sh('rm', ['-f', path.join('/var/lib/cni/results', f)]); });
+
+  await cnitool('add');
+  const [entryName] = await cached();
+  const entry = JSON.parse(await readFile(path.join('/var/lib/cni/results', entryName ?? ''), 'utf8')) as Record<string, unknown>;
+  t.is(entry['kind'], 'cniCacheV1');
+  t.false('netns' in entry, 'libcni 1.1 writes no netns field');
+  const gc = await dockcni(['gc', ...flags]);
+  t.regex(gc.stdout, /left alone 1 attachment\(s\) of other CNI runtimes/);
+  t.regex(gc.stdout, /nothing to remove/);
+  t.deepEqual(await cached(), [entryName]);
+  const doctor = JSON.parse((await dockcni(['doctor', '-o', 'json', ...flags], { reject: false })).stdout) as { checks: { check: string; found: string }[] };
+  t.regex(doctor.checks.find((c) => c.check === 'other runtimes')?.found ?? '', new RegExp(`1 attachment\\(s\\) of other CNI runtimes \\(${net}: 1\\)`));
+  const sent = await recorded(record);
+  t.deepEqual(sent.map((c) => c.command), ['ADD', 'GC'], 'dockcni sent spec GC and no DEL');
+  t.regex(JSON.stringify(sent[1]?.stdin['cni.dev/valid-attachments']), /"containerID":"cnitool-[0-9a-f]{20}"/, 'and counted the attachment as valid');
+  await cnitool('del');
+  t.deepEqual(await cached(), []);
+
+  // The other way round: dockcni's entry is one libcni reads for its DEL.
+  await dockcni(['cni', 'add', net, ns, ...flags]);
+  t.is((await cached()).length, 1);
+  await cnitool('del');
+  t.deepEqual(await cached(), [], 'cnitool found and removed dockcni\'s cache entry');
+  const del = (await recorded(record)).filter((c) => c.command === 'DEL').at(-1) as { stdin: Record<string, unknown> } | undefined;
+  t.deepEqual((del?.stdin['prevResult'] as { ips?: { address: string }[] } | undefined)?.ips?.[0]?.address, '10.1.0.2/24', 'with the result dockcni cached as prevResult');
 });

@@ -99,6 +99,19 @@ test('npm pack yields a package whose dockcni bin works after a global install i
   const files = (await execa('tar', ['-tzf', tarball])).stdout.split('\n');
   t.true(files.includes('package/dist/src/index.js'));
   t.false(files.some((f) => f.startsWith('package/dist/test/') || f.startsWith('package/test/')), 'no tests in the package');
+  t.true(files.includes('package/LICENSE'), 'the Apache-2.0 text the package declares');
+  // Every source map points at sources the package ships.
+  const unpacked = path.join(dir, 'unpacked');
+  await execa('mkdir', ['-p', unpacked]);
+  await execa('tar', ['-xzf', tarball, '-C', unpacked]);
+  const dangling: string[] = [];
+  for (const map of files.filter((f) => f.endsWith('.js.map'))) {
+    const file = path.join(unpacked, map);
+    const { sources } = JSON.parse(await readFile(file, 'utf8')) as { sources: string[] };
+    for (const source of sources) if (!files.includes(path.relative(unpacked, path.resolve(path.dirname(file), source)))) dangling.push(`${map} → ${source}`);
+  }
+  t.deepEqual(dangling, []);
+  t.true(files.some((f) => f.endsWith('.js.map')), 'maps were checked at all');
   const lib = await execa('node', ['--input-type=module', '-e', "import('dockcni').then((m) => console.log(typeof m.createEngine, m.defaultNetwork().name))"], { cwd: path.join(prefix, 'lib') });
   t.is(lib.stdout.trim(), 'function dockcni');
   await rm(prefix, { recursive: true, force: true });

@@ -28,7 +28,7 @@ export const attachCommand: CommandModule<object, Args> = {
     const container = await ctx.docker.inspect(argv.container);
     if (!container?.running) throw new DockcniError('not-running', `container ${argv.container} is not running`, { fix: 'start it first; attach wires a live netns' });
     if (container.networkMode !== 'none') {
-      throw new DockcniError('not-none', `container ${container.name} uses network mode "${container.networkMode}"`, { fix: 'start it with --network none; CNI interfaces next to Docker\'s would fight over routes' });
+      throw new DockcniError('network-mode', `container ${container.name} uses network mode "${container.networkMode}"`, { fix: 'start it with --network none; CNI interfaces next to Docker\'s would fight over routes' });
     }
     const existing = await ctx.store.read(container.id);
     if (existing && existing.netns !== '') throw new DockcniError('already-wired', `container ${container.name} is already wired by dockcni (${existing.origin})`, { fix: 'run `dockcni detach` first' });

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { parseCniArgs } from '../../cni/args.js';
 import { loadConfDir, pickNetwork } from '../../cni/conf-dir.js';
-import type { GcAttachment, RuntimeConf } from '../../cni/types.js';
+import type { GcAttachment, NetworkConfigList, RuntimeConf } from '../../cni/types.js';
 import { InvalidInputError, NetworkNotFoundError } from '../../errors.js';
 import { engineFrom, pathsFrom, withCniFlags, type CniFlags } from '../common.js';
 
@@ -77,8 +77,8 @@ function attachmentOptions<T>(yargs: Argv<T>) {
     .option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'json' as const });
 }
 
-async function network(argv: CniFlags & { readonly network: string }) {
-  return pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network);
+function network(argv: CniFlags & { readonly network: string }): NetworkConfigList {
+  return pickNetwork(loadConfDir(pathsFrom(argv).confDir), argv.network);
 }
 
 const add: CommandModule<object, CniCommandArgs> = {
@@ -86,7 +86,7 @@ const add: CommandModule<object, CniCommandArgs> = {
   describe: 'ADD the network\'s plugin chain to a netns; prints the result',
   builder: (y) => attachmentOptions(y).example('$0 cni add dockcni /var/run/netns/demo', '') as unknown as Argv<CniCommandArgs>,
   handler: async (argv) => {
-    const result = await engineFrom(argv).add(await network(argv), runtimeConf(argv));
+    const result = await engineFrom(argv).add(network(argv), runtimeConf(argv));
     if (argv.output === 'json') process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else for (const ip of result.ips ?? []) process.stdout.write(`${argv.ifname} ${ip.address}${ip.gateway ? ` via ${ip.gateway}` : ''}\n`);
   },
@@ -97,7 +97,7 @@ const check: CommandModule<object, CniCommandArgs> = {
   describe: 'CHECK an attachment against its cached result',
   builder: (y) => attachmentOptions(y).example('$0 cni check dockcni /var/run/netns/demo', '') as unknown as Argv<CniCommandArgs>,
   handler: async (argv) => {
-    await engineFrom(argv).check(await network(argv), runtimeConf(argv));
+    await engineFrom(argv).check(network(argv), runtimeConf(argv));
     if (argv.output === 'text') process.stdout.write('ok\n');
   },
 };
@@ -108,10 +108,12 @@ const del: CommandModule<object, CniCommandArgs> = {
   builder: (y) => attachmentOptions(y).example('$0 cni del dockcni /var/run/netns/demo', '') as unknown as Argv<CniCommandArgs>,
   handler: async (argv) => {
     // A network no longer configured is still DELeted from its cached config.
-    const current = await network(argv).catch((error: unknown) => {
-      if (error instanceof NetworkNotFoundError) return undefined;
-      throw error;
-    });
+    let current: NetworkConfigList | undefined;
+    try {
+      current = network(argv);
+    } catch (error) {
+      if (!(error instanceof NetworkNotFoundError)) throw error;
+    }
     await engineFrom(argv).del(argv.network, runtimeConf(argv), current);
   },
 };
@@ -134,7 +136,7 @@ const gc: CommandModule<object, NetworkOnlyArgs> = {
   builder: (y) => networkOnlyOptions(y)
     .option('valid-attachments', { type: 'string', describe: 'JSON [{"containerID":"…","ifname":"eth0"}] to keep [default: none]' }).example('$0 cni gc mynet --valid-attachments \'[{"containerID":"abc","ifname":"eth0"}]\'', '') as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
-    const list = await network(argv);
+    const list = network(argv);
     const valid = parseValidAttachments(argv.validAttachments);
     const outcome = await engineFrom(argv).gc(list, async () => valid);
     const report = { deleted: outcome.deleted.map((e) => ({ containerId: e.containerId, ifName: e.ifName })), errors: outcome.errors.map((e) => e.message) };
@@ -149,7 +151,7 @@ const status: CommandModule<object, NetworkOnlyArgs> = {
   describe: 'CNI STATUS of every plugin of a 1.1.0 network',
   builder: (y) => networkOnlyOptions(y).example('$0 cni status mynet', '') as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
-    const list = await network(argv);
+    const list = network(argv);
     const { supported } = await engineFrom(argv).status(list);
     const text = supported ? 'ready' : `not supported: network is cniVersion ${list.cniVersion}; STATUS needs 1.1.0`;
     process.stdout.write(argv.output === 'json' ? `${JSON.stringify({ network: list.name, supported, ready: supported })}\n` : `${text}\n`);
@@ -161,7 +163,7 @@ const version: CommandModule<object, NetworkOnlyArgs> = {
   describe: 'VERSION of every plugin of a network',
   builder: (y) => networkOnlyOptions(y).example('$0 cni version dockcni', '') as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
-    const list = await network(argv);
+    const list = network(argv);
     const engine = engineFrom(argv);
     const rows = [];
     for (const plugin of list.plugins) rows.push({ plugin: plugin.type, ...(await engine.version(plugin.type, list.cniVersion)) });

@@ -7,6 +7,7 @@ import { StreamLogger, type Logger } from '../../daemon/logger.js';
 import { Metrics, serveMetrics } from '../../daemon/metrics.js';
 import { PluginTime } from '../../daemon/plugin-time.js';
 import { locksDir } from '../../paths.js';
+import { DockcniError } from '../../errors.js';
 import { contextFrom, withDockerFlags, type DockerFlags } from '../context.js';
 
 interface Args extends DockerFlags {
@@ -21,8 +22,8 @@ interface Args extends DockerFlags {
 }
 
 /** Said once at start: a broken or shadowed file otherwise shows only when a container asks for it. */
-async function reportConfDir(dir: string, log: Logger): Promise<void> {
-  const listing = await loadConfDir(dir);
+function reportConfDir(dir: string, log: Logger): void {
+  const listing = loadConfDir(dir);
   for (const problem of listing.problems) log.log('warn', 'unusable network config', { error: problem.message, fix: 'correct or remove the file; `dockcni networks validate` lists every problem' });
   for (const s of listing.shadowed) log.log('warn', `network ${s.name} is defined twice; the first file wins`, { file: s.file, by: s.by });
 }
@@ -44,14 +45,15 @@ export const daemonCommand: CommandModule<object, Args> = {
     const log = new StreamLogger(process.stderr, argv.logFormat, argv.debug);
     const metrics = new Metrics();
     const pluginTime = new PluginTime(metrics);
-    const ctx = await contextFrom(argv, undefined, pluginTime.observe);
+    const shutdownSignal = new AbortController();
+    const ctx = await contextFrom(argv, undefined, pluginTime.observe, shutdownSignal.signal);
     const single = await new FileLocks(locksDir(ctx.paths), 1000).mutex('daemon').catch((error: Error) => {
-      throw new Error(`another dockcni daemon is running: ${error.message}`, { cause: error });
+      throw new DockcniError('daemon-running', `another dockcni daemon is running: ${error.message}`, { cause: error, fix: 'stop it first (systemctl stop dockcni), or give this one its own --run-dir and --state-dir' });
     });
     const served = argv.metricsAddr ? await serveMetrics(metrics, argv.metricsAddr) : undefined;
     if (served) log.log('info', 'metrics listening', { address: `${served.address.address}:${served.address.port}` });
     const handlers = new ContainerHandlers({
-      docker: ctx.docker, wirer: ctx.wirer, log, metrics, onFailure: argv.onFailure, retries: argv.retries, retryDelayMs: 1000, pluginTime,
+      docker: ctx.docker, wirer: ctx.wirer, log, metrics, onFailure: argv.onFailure, retries: argv.retries, retryDelayMs: 1000, pluginTime, signal: shutdownSignal.signal,
       labels: {
         allowNetworks: argv.allowNetworks ? new Set(argv.allowNetworks.split(',').map((n) => n.trim())) : undefined,
         allowArgs: argv.allowArgs === undefined ? undefined : new Set(argv.allowArgs.split(',').map((n) => n.trim()).filter((n) => n !== '')),
@@ -65,6 +67,8 @@ export const daemonCommand: CommandModule<object, Args> = {
         return;
       }
       log.log('info', `${signal}: finishing in-flight operations; containers keep their networking`);
+      // Waits end (locks, retry backoff); plugins already running finish.
+      shutdownSignal.abort();
       stopping = daemon.stop();
     };
     // Kept (not `once`) for the daemon's whole life: with no listener left, a second signal, or a
@@ -72,7 +76,7 @@ export const daemonCommand: CommandModule<object, Args> = {
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
     log.log('info', 'dockcni daemon starting', { confDir: ctx.paths.confDir, cniPath: ctx.paths.cniPath.join(':'), stateDir: ctx.paths.stateDir });
-    await reportConfDir(ctx.paths.confDir, log);
+    reportConfDir(ctx.paths.confDir, log);
     await daemon.run();
     await stopping;
     served?.server.close();

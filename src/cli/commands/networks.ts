@@ -23,7 +23,7 @@ const ls: CommandModule<object, Args> = {
   describe: 'list the networks of the conf dir (and the embedded default when not overridden)',
   builder: (y) => withOutput(y).example('$0 networks ls -o json', '') as unknown as Argv<Args>,
   handler: async (argv) => {
-    const listing = await loadConfDir(pathsFrom(argv).confDir);
+    const listing = loadConfDir(pathsFrom(argv).confDir);
     const networks = [...listing.networks];
     if (!networks.some((n) => n.name === DEFAULT_NETWORK_NAME)) networks.push(defaultNetwork());
     if (argv.output === 'json') {
@@ -40,7 +40,7 @@ const inspect: CommandModule<object, Args> = {
   describe: 'print a network\'s conflist as dockcni will use it',
   builder: (y) => withOutput(y).positional('network', { type: 'string', demandOption: true }).example('$0 networks inspect dockcni', '') as unknown as Argv<Args>,
   handler: async (argv) => {
-    const list = pickNetwork(await loadConfDir(pathsFrom(argv).confDir), argv.network ?? '');
+    const list = pickNetwork(loadConfDir(pathsFrom(argv).confDir), argv.network ?? '');
     process.stdout.write(`${JSON.stringify({ ...summary(list), config: JSON.parse(list.bytes.toString('utf8')) }, null, 2)}\n`);
   },
 };
@@ -52,7 +52,7 @@ const validate: CommandModule<object, Args> = {
   handler: async (argv) => {
     const paths = pathsFrom(argv);
     const engine = engineFrom(argv, paths);
-    const listing = await loadConfDir(paths.confDir);
+    const listing = loadConfDir(paths.confDir);
     const findings = argv.network
       ? await validateNetwork(pickNetwork(listing, argv.network), engine, paths.cniPath)
       : await validateConfDir(listing, engine, paths.cniPath);

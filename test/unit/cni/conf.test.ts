@@ -53,7 +53,7 @@ test('conf dir: conflists by file name first, then .conf; first name wins; broke
   await symlink(path.join(dir, 'loop1.conflist'), path.join(dir, 'loop2.conflist'));
   await writeFile(path.join(dir, '90-huge.conflist'), Buffer.alloc(1024 * 1024 + 1, 0x20));
   await mkdir(path.join(dir, '95-dir.conflist'));
-  const listing = await loadConfDir(dir);
+  const listing = loadConfDir(dir);
   t.deepEqual(listing.networks.map((n) => [n.name, path.basename(n.source), n.plugins[0]?.type]), [['a', '20-a.conflist', 'bridge'], ['b', '40-b.json', 'macvlan']]);
   t.deepEqual(listing.shadowed.map((s) => path.basename(s.file)), ['30-a-again.conflist', '05-a.conf']);
   const reasons = Object.fromEntries(listing.problems.map((p) => [path.basename(p.file), p.reason]));
@@ -66,14 +66,14 @@ test('conf dir: conflists by file name first, then .conf; first name wins; broke
 test('pickNetwork: the embedded default, and a not-found error naming the broken files', async (t) => {
   const dir = await tempDir(t);
   await writeFile(path.join(dir, '10-broken.conflist'), '{');
-  const listing = await loadConfDir(dir);
+  const listing = loadConfDir(dir);
   t.deepEqual(pickNetwork(listing, 'dockcni').plugins.map((p) => p.type), ['bridge', 'firewall', 'portmap']);
   const error = t.throws(() => pickNetwork(listing, 'front'), { instanceOf: NetworkNotFoundError });
   t.regex(error?.message ?? '', /no network named "front" in .*; 1 file\(s\) there could not be loaded: .*10-broken\.conflist: not valid JSON/);
 });
 
 test('a missing conf dir is empty, not an error', async (t) => {
-  const listing = await loadConfDir('/nonexistent/dockcni');
+  const listing = loadConfDir('/nonexistent/dockcni');
   t.false(listing.exists);
   t.deepEqual(listing.networks, []);
 });

@@ -87,3 +87,20 @@ test('a live holder is waited for, and the wait ends with the holder named', asy
   await t.throwsAsync(new FileLocks(dir, 300).mutex('x'), { message: new RegExp(`lock "x" held by pid ${other.child.pid}`) });
   await other.child;
 });
+
+test('shutdown ends a wait for a lock at once; a free lock is still taken after it', async (t) => {
+  const dir = await tempDir(t);
+  const other = holder(dir, 'mutex', 3000);
+  await other.held;
+  const controller = new AbortController();
+  const locks = new FileLocks(dir, 60_000, controller.signal);
+  const waiting = locks.mutex('x');
+  setTimeout(() => controller.abort(), 200);
+  const started = Date.now();
+  const error = await t.throwsAsync(waiting, { message: /stopped waiting for lock x: dockcni is shutting down/ });
+  t.is((error as { code?: string } | undefined)?.code, 'aborted');
+  t.true(Date.now() - started < 1500, 'not after the holder let go');
+  const release = await locks.mutex('free');
+  await release();
+  await other.child;
+});

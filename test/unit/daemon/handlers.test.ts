@@ -210,3 +210,19 @@ test('a reconcile that fails is retried on its own: one subscription, each event
   await running;
   t.is(docker.liveSubscriptions, 0);
 });
+
+test('shutdown: a wiring waiting to be retried is given up at once, without the failure policy', async (t) => {
+  const docker = new FakeDocker();
+  docker.add(ID, { 'dockcni.networks': 'front' });
+  const wirer = new FakeWirer(9);
+  const log = new MemoryLog();
+  const controller = new AbortController();
+  const h = new ContainerHandlers({ docker, wirer, log, metrics: new Metrics(), labels: {}, onFailure: 'stop', retries: 5, retryDelayMs: 60_000, signal: controller.signal });
+  const started = Date.now();
+  setTimeout(() => controller.abort(), 100);
+  await h.started(ID);
+  t.true(Date.now() - started < 2000);
+  t.is(wirer.wired.length, 1);
+  t.deepEqual(docker.calls, [], 'no policy applied on the way out');
+  t.regex(log.text(), /shutting down: wiring not retried/);
+});
