@@ -1,28 +1,15 @@
-import type { Argv } from 'yargs';
 import type { CniEngine } from '../cni/engine.js';
 import type { TraceSink } from '../cni/invoke.js';
 import { FileLocks } from '../cni/lock.js';
 import type { DockerClient } from '../docker/docker-client.js';
-import { Reconciler } from '../daemon/reconciler.js';
+import { Collector } from '../gc/collector.js';
 import { locksDir, pinsDir, type Paths } from '../paths.js';
 import { AttachmentStore } from '../state/attachment-store.js';
 import { IptablesHostFirewall } from '../wiring/host-firewall.js';
 import { BindMountPins } from '../wiring/netns-pins.js';
 import { Wirer } from '../wiring/wirer.js';
-import { engineFrom, pathsFrom, withCniFlags, type CniFlags } from './common.js';
-
-export interface DockerFlags extends CniFlags {
-  readonly dockerHost?: string | undefined;
-  readonly podNamespace: string;
-  readonly sandboxGrace: number;
-}
-
-export function withDockerFlags<T>(yargs: Argv<T>) {
-  return withCniFlags(yargs)
-    .option('docker-host', { type: 'string', describe: 'Docker endpoint [env DOCKER_HOST; default unix:///var/run/docker.sock]' })
-    .option('pod-namespace', { type: 'string', default: 'default', describe: 'K8S_POD_NAMESPACE passed to plugins for every container' })
-    .option('sandbox-grace', { type: 'number', default: 30, describe: 'seconds a `run` sandbox may wait for its app before it counts as leftover' });
-}
+import { engineFrom } from './engine.js';
+import { pathsFrom, type DockerFlags } from './flags.js';
 
 /** Everything the Docker-facing commands share, built once at the entry point. */
 export interface Context {
@@ -32,7 +19,7 @@ export interface Context {
   readonly store: AttachmentStore;
   readonly pins: BindMountPins;
   readonly wirer: Wirer;
-  readonly reconciler: Reconciler;
+  readonly collector: Collector;
 }
 
 /** `signal`: shutdown, which ends every wait for a lock. */
@@ -46,6 +33,6 @@ export async function contextFrom(flags: DockerFlags, onProgress?: (step: string
   const pins = new BindMountPins(pinsDir(paths));
   const firewall = new IptablesHostFirewall();
   const wirer = new Wirer({ engine, store, pins, locks: new FileLocks(locksDir(paths), undefined, signal), firewall, confDir: paths.confDir, podNamespace: flags.podNamespace, onProgress });
-  const reconciler = new Reconciler({ docker, wirer, engine, store, pins, firewall, confDir: paths.confDir, sandboxGraceMs: flags.sandboxGrace * 1000 });
-  return { paths, docker, engine, store, pins, wirer, reconciler };
+  const collector = new Collector({ docker, wirer, engine, store, pins, firewall, confDir: paths.confDir, sandboxGraceMs: flags.sandboxGrace * 1000 });
+  return { paths, docker, engine, store, pins, wirer, collector };
 }

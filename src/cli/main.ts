@@ -1,5 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import type { CommandModule } from 'yargs';
+import { CATALOG, type CatalogEntry, type CommandName } from './commands/catalog.js';
 import { formatError } from './output.js';
 
 /** Thrown from `.fail` after the report is written, so nothing reports it twice. */
@@ -19,10 +20,11 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     setFlagsFromString('--no-opt');
   }
   // Loaded past the `run` check: `run` starts its sandbox sooner without yargs and the other commands.
-  const [{ default: yargs }, { attachCommand, detachCommand }, { cniCommand }, { daemonCommand }, { doctorCommand }, { networksCommand }, { gcCommand, inspectCommand, lsCommand }] = await Promise.all([
-    import('yargs'), import('./commands/attach.js'), import('./commands/cni.js'), import('./commands/daemon.js'), import('./commands/doctor.js'),
-    import('./commands/networks.js'), import('./commands/state.js'),
-  ]);
+  // Only the command being run is loaded; the others are listed by name for --help.
+  const name = argv[0];
+  const chosen = name !== undefined && Object.hasOwn(CATALOG, name) ? name as CommandName : undefined;
+  const [{ default: yargs }, loaded] = await Promise.all([import('yargs'), chosen ? CATALOG[chosen].load() : undefined]);
+  const commands = (Object.entries(CATALOG) as [CommandName, CatalogEntry][]).map(([key, entry]) => (key === chosen && loaded ? loaded as CommandModule : { command: entry.usage, describe: entry.describe }));
   // yargs may hand one failure to .fail() more than once (nested commands, async handlers): one report.
   let reported = false;
   const report = (text: string, code: number) => {
@@ -36,7 +38,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
       .scriptName('dockcni')
       // Shown in the help only: `run` is parsed by hand above, before yargs loads.
       .command('run [docker run flags] IMAGE [COMMAND…]', 'docker run with CNI networking in place before the app starts (see `dockcni run --help`)')
-      .command([cniCommand, networksCommand, daemonCommand, lsCommand, inspectCommand, gcCommand, attachCommand, detachCommand, doctorCommand] as CommandModule[])
+      .command(commands as CommandModule[])
       .completion('completion', 'print a bash completion script (dockcni completion >> ~/.bashrc)')
       .demandCommand(1, 'name a command; see `dockcni --help`')
       .strictCommands()

@@ -5,12 +5,13 @@ import type { ContainerHandlers } from './handlers.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import type { Reconciler } from './reconciler.js';
+import type { Collector } from '../gc/collector.js';
+import { fullyWired, sameIncarnation } from '../state/attachment.js';
 
 export interface DaemonOptions {
   readonly docker: DockerClient;
   readonly handlers: ContainerHandlers;
-  readonly reconciler: Reconciler;
+  readonly collector: Collector;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly concurrency: number;
@@ -100,18 +101,23 @@ export class Daemon {
     this.wake?.();
     await this.queue.drain();
     try {
-      const { leftovers } = await this.o.reconciler.inventory();
+      const { leftovers } = await this.o.collector.scan();
       const dead = leftovers.filter((l) => l.kind === 'attachment' && l.why !== 'container restarted since it was wired');
-      for (const error of await this.o.reconciler.clean(dead)) this.o.log.log('error', 'cleanup failed', { error: error.message });
+      for (const error of await this.o.collector.remove(dead)) this.o.log.log('error', 'cleanup failed', { error: error.message });
     } catch (error) {
       this.o.log.log('warn', 'final cleanup skipped', { error: describeError(error) });
     }
   }
 
-  /** Wires what is missing and removes what is stale, then spec GC. */
+  /**
+   * Decides which of its containers to wire (running, labelled, this incarnation not fully wired) and
+   * has the collector remove what is stale, then spec GC.
+   */
   async reconcile(): Promise<void> {
-    const inventory = await this.o.reconciler.inventory();
-    for (const skipped of inventory.skippedCache) {
+    const scan = await this.o.collector.scan();
+    const unwired = scan.labelled.filter((c) => c.running && !scan.records.some(
+      (r) => r.containerId === c.id && sameIncarnation(r, c.pid, c.startedAt) && fullyWired(r)));
+    for (const skipped of scan.skippedCache) {
       if (this.reported.has(skipped.path)) continue;
       this.reported.add(skipped.path);
       this.o.log.log('warn', 'left alone a file in the CNI cache that dockcni cannot read', { file: skipped.path, why: skipped.reason });
@@ -119,16 +125,16 @@ export class Daemon {
     // Through the per-container queue, so a stale attachment is removed before its container is re-wired.
     // Only these tasks are awaited: events keep arriving meanwhile, and the queue may never be empty.
     const tasks = [
-      ...inventory.leftovers.map((item) => this.queue.push(item.containerId, async () => {
-        for (const error of await this.o.reconciler.clean([item])) this.o.log.log('error', 'cleanup failed', { error: error.message });
+      ...scan.leftovers.map((item) => this.queue.push(item.containerId, async () => {
+        for (const error of await this.o.collector.remove([item])) this.o.log.log('error', 'cleanup failed', { error: error.message });
       }, 'del')),
-      ...inventory.unwired.map((c) => this.queue.push(c.id, () => this.o.handlers.started(c.id, c))),
+      ...unwired.map((c) => this.queue.push(c.id, () => this.o.handlers.started(c.id, c))),
     ];
     await Promise.all(tasks);
-    const gc = await this.o.reconciler.gcNetworks();
+    const gc = await this.o.collector.cniGc();
     for (const entry of gc.deleted) this.o.log.log('info', 'CNI GC removed a stale attachment', { network: entry.networkName, id: entry.containerId.slice(0, 12), ifname: entry.ifName });
     for (const error of gc.errors) this.o.log.log('error', 'CNI GC failed', { error: describeError(error) });
-    this.o.log.log('info', 'reconciled', { wired: inventory.unwired.length, cleaned: inventory.leftovers.length });
+    this.o.log.log('info', 'reconciled', { wired: unwired.length, cleaned: scan.leftovers.length });
   }
 
   private dispatch(event: DockerEvent): void {

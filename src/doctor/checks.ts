@@ -10,7 +10,7 @@ import { findPlugin } from '../cni/plugin-path.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import { validateConfDir } from '../cni/validate.js';
 import type { CniEngine } from '../cni/engine.js';
-import { describeLeftover, type Reconciler } from '../daemon/reconciler.js';
+import type { Collector, Leftover } from '../gc/collector.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { describeError, PluginNotFoundError } from '../errors.js';
 import { locksDir, type Paths } from '../paths.js';
@@ -18,14 +18,16 @@ import type { AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { asTarget, hostListener, hostSockets, overlaps, type HostSocket } from '../wiring/host-ports.js';
 import { NETWORKS_LABEL, parseLabels, type PortMapping } from '../wiring/labels.js';
-import { describeHostLeftover } from '../gc/host-leftovers.js';
+import type { HostLeftover } from '../gc/host-leftovers.js';
 
 /** What the checks look at; the CLI's context provides it. */
 export interface DoctorDeps {
   readonly paths: Paths;
   readonly docker: DockerClient;
   readonly engine: CniEngine;
-  readonly reconciler: Reconciler;
+  readonly collector: Collector;
+  /** Words for leftovers, from the CLI. */
+  readonly describe: { readonly leftover: (item: Leftover) => string; readonly host: (item: HostLeftover) => string };
   readonly store: Pick<AttachmentStore, 'list'>;
 }
 
@@ -187,8 +189,8 @@ async function portChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
 }
 
 async function leftoverChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
-  const [inventory, host] = await Promise.all([ctx.reconciler.inventory(), ctx.reconciler.hostLeftovers()]);
-  const lines = [...inventory.leftovers.map(describeLeftover), ...host.map(describeHostLeftover)];
+  const [inventory, host] = await Promise.all([ctx.collector.scan(), ctx.collector.hostLeftovers()]);
+  const lines = [...inventory.leftovers.map(ctx.describe.leftover), ...host.map(ctx.describe.host)];
   const results = lines.length === 0 ? [ok('leftovers', 'no reservation, cache entry, pin, sandbox or chain without a live container')]
     : lines.map((line) => fail('leftovers', line, 'dockcni gc (see first: dockcni gc --dry-run)'));
   const byNetwork = new Map<string, number>();

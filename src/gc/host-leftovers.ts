@@ -97,11 +97,3 @@ export async function removeHostLeftover(item: HostLeftover, firewall: Pick<Host
   await execa('iptables', ['-w', '-t', item.table, '-F', item.chain], { reject: false });
   await execa('iptables', ['-w', '-t', item.table, '-X', item.chain]);
 }
-
-export function describeHostLeftover(item: HostLeftover): string {
-  switch (item.kind) {
-    case 'reservation': return `host-local reservation ${item.address} on ${item.network} held by gone container ${item.containerId.slice(0, 16)} (${item.path})`;
-    case 'chain': return `iptables ${item.table} chain ${item.chain} of gone container ${item.containerId.slice(0, 16)} on ${item.network}`;
-    case 'rule': return `port-mapping accept rule in CNI-ADMIN of gone container ${item.containerId.slice(0, 16)}`;
-  }
-}

@@ -107,6 +107,50 @@ async function coldStart() {
   report(`  dockcni networks ls (loads yargs, no Docker): ${ms(median(help))}`);
 }
 
+/**
+ * Each command's own start-up: wall time minus `node -e 0`, and for `cni add|del` minus the plugin's own
+ * time (a no-op shell plugin, its duration read from --trace). `run`'s path ends at its first `docker`
+ * call, seen by a stand-in `docker` that notes the time and fails.
+ */
+async function cliStartup() {
+  const root = await mkdtemp(path.join(tmpdir(), 'dockcni-bench-cli-'));
+  const plugins = path.join(root, 'plugins');
+  const confDir = path.join(root, 'net.d');
+  const fakeBin = path.join(root, 'bin');
+  await execa('mkdir', ['-p', plugins, confDir, fakeBin]);
+  await writeFile(path.join(plugins, 'noop'), '#!/bin/sh\ncat >/dev/null\necho \'{"cniVersion":"1.0.0"}\'\n', { mode: 0o755 });
+  await writeFile(path.join(confDir, 'noop.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'noop', plugins: [{ type: 'noop' }] }));
+  const stamp = path.join(root, 'docker-called');
+  await writeFile(path.join(fakeBin, 'docker'), `#!/bin/sh\ndate +%s%N > ${stamp}\nexit 1\n`, { mode: 0o755 });
+  await execa('ip', ['netns', 'add', 'dcbenchcli']);
+  const flags = ['--conf-dir', confDir, '--cni-path', plugins, '--cache-dir', path.join(root, 'cache'), '--run-dir', path.join(root, 'run'), '--state-dir', path.join(root, 'state')];
+  const pluginMs = (stderr: string) => [...stderr.matchAll(/exit 0 in ([\d.]+) ms/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+  const rounds = 9;
+  const node: number[] = [];
+  const own: Record<string, number[]> = { 'cni add': [], 'cni del': [], ls: [], '--help': [], 'run (to its first docker call)': [] };
+  for (let i = 0; i < rounds; i++) {
+    node.push(await timed(() => execa('node', ['-e', '0'])));
+    for (const [name, args] of [['cni add', ['cni', 'add', 'noop', 'dcbenchcli', '--trace', ...flags]], ['cni del', ['cni', 'del', 'noop', 'dcbenchcli', '--trace', ...flags]]] as const) {
+      let stderr = '';
+      const wall = await timed(async () => { stderr = (await execa('node', [BIN, ...args])).stderr; });
+      own[name]!.push(wall - pluginMs(stderr));
+    }
+    own['ls']!.push(await timed(() => execa('node', [BIN, 'ls', ...flags])));
+    own['--help']!.push(await timed(() => execa('node', [BIN, '--help'])));
+    const t0 = Date.now() * 1e6;
+    await execa('node', [BIN, 'run', '--dockcni-quiet', IMAGE, 'true'], { reject: false, env: { PATH: `${fakeBin}:${process.env['PATH'] ?? ''}` } });
+    own['run (to its first docker call)']!.push((Number(await readFile(stamp, 'utf8')) - t0) / 1e6);
+  }
+  const base = median(node);
+  report(`CLI start-up, each command's own time over node -e 0 (${ms(base)}), plugins excluded (target <= 40 ms each):`);
+  for (const [name, times] of Object.entries(own)) {
+    const over = median(times) - base;
+    report(`  ${name}: ${ms(median(times))}, ${ms(over)} over node (${verdict(over <= 40)})`);
+  }
+  await execa('ip', ['netns', 'del', 'dcbenchcli']);
+  await rm(root, { recursive: true, force: true });
+}
+
 async function runVsDocker() {
   const ws = await workspace(102);
   const dockcni = [];
@@ -271,5 +315,6 @@ async function daemonBurst() {
 
 await engineCycles();
 await coldStart();
+await cliStartup();
 await runVsDocker();
 await daemonBurst();

@@ -214,7 +214,9 @@ withCnitool('the reference runtime (libcni 1.1.2\'s cnitool): its attachments ar
   await cnitool('del');
   t.deepEqual(await cached(), []);
 
-  // The other way round: dockcni's entry is one libcni reads for its DEL.
+  // The other way round: dockcni's entry is one libcni reads for its DEL (on a 1.0.0 list: libcni 1.1
+  // cannot read a 1.1.0 result, whoever cached it).
+  await writeFile(path.join(confDir, `10-${net}.conflist`), JSON.stringify({ cniVersion: '1.0.0', name: net, plugins: [{ type: 'fixture', record }] }));
   await dockcni(['cni', 'add', net, ns, ...flags]);
   t.is((await cached()).length, 1);
   await cnitool('del');

@@ -1,7 +1,9 @@
 import type { Argv, CommandModule } from 'yargs';
+import { CATALOG } from './catalog.js';
 import { DockcniError } from '../../errors.js';
 import { parseIps, parseMac, parseNetworkList, parsePorts } from '../../wiring/labels.js';
-import { contextFrom, withDockerFlags, type DockerFlags } from '../context.js';
+import { contextFrom } from '../context.js';
+import { withDockerFlags, type DockerFlags } from '../flags.js';
 
 interface Args extends DockerFlags {
   readonly container: string;
@@ -13,8 +15,8 @@ interface Args extends DockerFlags {
 }
 
 export const attachCommand: CommandModule<object, Args> = {
-  command: 'attach <container>',
-  describe: 'wire a running --network=none container by hand (no sandbox); undo with `dockcni detach`',
+  command: CATALOG.attach.usage,
+  describe: CATALOG.attach.describe,
   builder: (y) => withDockerFlags(y)
     .example('$0 attach web --network front -p 8080:80', 'give the --network none container "web" eth0 on front, port 8080 mapped')
     .positional('container', { type: 'string', demandOption: true })
@@ -46,8 +48,8 @@ export const attachCommand: CommandModule<object, Args> = {
 };
 
 export const detachCommand: CommandModule<object, Args> = {
-  command: 'detach <container>',
-  describe: 'DEL every network dockcni wired on a container',
+  command: CATALOG.detach.usage,
+  describe: CATALOG.detach.describe,
   builder: (y) => withDockerFlags(y).positional('container', { type: 'string', demandOption: true })
     .example('$0 detach web', 'DEL every network dockcni wired on web') as unknown as Argv<Args>,
   handler: async (argv) => {

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
+import { CATALOG } from './catalog.js';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { parseCniArgs } from '../../cni/args.js';
 import { loadConfDir, pickNetwork } from '../../cni/conf-dir.js';
 import type { GcAttachment, NetworkConfigList, RuntimeConf } from '../../cni/types.js';
 import { InvalidInputError, NetworkNotFoundError } from '../../errors.js';
-import { engineFrom, pathsFrom, withCniFlags, type CniFlags } from '../common.js';
+import { engineFrom } from '../engine.js';
+import { pathsFrom, withCniFlags, type CniFlags } from '../flags.js';
 
 interface CniCommandArgs extends CniFlags {
   readonly network: string;
@@ -173,8 +175,8 @@ const version: CommandModule<object, NetworkOnlyArgs> = {
 };
 
 export const cniCommand: CommandModule = {
-  command: 'cni <command>',
-  describe: 'run CNI operations by hand (the cnitool contract, and more)',
+  command: CATALOG.cni.usage,
+  describe: CATALOG.cni.describe,
   builder: (y) => y.command([add, check, del, gc, status, version] as CommandModule[]).demandCommand(1, 'name a cni command: add, check, del, gc, status or version')
     .example('$0 cni add dockcni /var/run/netns/demo --trace', 'ADD the embedded network to an ip netns, showing every plugin call'),
   handler: () => undefined,

@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { CATALOG } from './catalog.js';
 import { loadConfDir } from '../../cni/conf-dir.js';
 import { FileLocks } from '../../cni/lock.js';
 import { ContainerHandlers, type FailurePolicy } from '../../daemon/handlers.js';
@@ -8,7 +9,8 @@ import { Metrics, serveMetrics } from '../../daemon/metrics.js';
 import { PluginTime } from '../../daemon/plugin-time.js';
 import { locksDir } from '../../paths.js';
 import { DockcniError } from '../../errors.js';
-import { contextFrom, withDockerFlags, type DockerFlags } from '../context.js';
+import { contextFrom } from '../context.js';
+import { withDockerFlags, type DockerFlags } from '../flags.js';
 
 interface Args extends DockerFlags {
   readonly concurrency: number;
@@ -29,8 +31,8 @@ function reportConfDir(dir: string, log: Logger): void {
 }
 
 export const daemonCommand: CommandModule<object, Args> = {
-  command: 'daemon',
-  describe: 'wire every container labelled dockcni.networks=… from Docker events (ADD on start, DEL on death)',
+  command: CATALOG.daemon.usage,
+  describe: CATALOG.daemon.describe,
   builder: (y) => withDockerFlags(y)
     .example('$0 daemon --metrics-addr 9584', 'then: docker run -d --network none -l dockcni.networks=dockcni IMAGE')
     .option('concurrency', { type: 'number', default: 8, describe: 'containers wired at once' })
@@ -59,7 +61,7 @@ export const daemonCommand: CommandModule<object, Args> = {
         allowArgs: argv.allowArgs === undefined ? undefined : new Set(argv.allowArgs.split(',').map((n) => n.trim()).filter((n) => n !== '')),
       },
     });
-    const daemon = new Daemon({ docker: ctx.docker, handlers, reconciler: ctx.reconciler, log, metrics, concurrency: argv.concurrency });
+    const daemon = new Daemon({ docker: ctx.docker, handlers, collector: ctx.collector, log, metrics, concurrency: argv.concurrency });
     let stopping: Promise<void> | undefined;
     const shutdown = (signal: string) => {
       if (stopping) {

@@ -1,7 +1,10 @@
 import type { Argv, CommandModule } from 'yargs';
+import { CATALOG } from './catalog.js';
 import { runChecks, type CheckStatus } from '../../doctor/checks.js';
-import { contextFrom, withDockerFlags, type DockerFlags } from '../context.js';
+import { contextFrom } from '../context.js';
+import { withDockerFlags, type DockerFlags } from '../flags.js';
 import { table } from '../output.js';
+import { describeHostLeftover, describeLeftover } from '../describe.js';
 
 interface Args extends DockerFlags {
   readonly output: 'json' | 'text';
@@ -10,12 +13,12 @@ interface Args extends DockerFlags {
 const MARK: Record<CheckStatus, string> = { ok: '✓', warn: '!', fail: '✗' };
 
 export const doctorCommand: CommandModule<object, Args> = {
-  command: 'doctor',
-  describe: 'check this node for CNI: Docker, configs, plugins, forwarding, iptables, MACs, ports, leftovers',
+  command: CATALOG.doctor.usage,
+  describe: CATALOG.doctor.describe,
   builder: (y) => withDockerFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const })
     .example('$0 doctor', 'every check, with the fix for each that fails') as unknown as Argv<Args>,
   handler: async (argv) => {
-    const results = await runChecks(await contextFrom(argv));
+    const results = await runChecks({ ...await contextFrom(argv), describe: { leftover: describeLeftover, host: describeHostLeftover } });
     const failed = results.some((r) => r.status === 'fail');
     if (argv.output === 'json') process.stdout.write(`${JSON.stringify({ ok: !failed, checks: results }, null, 2)}\n`);
     else {

@@ -1,10 +1,11 @@
 import type { Argv, CommandModule } from 'yargs';
+import { CATALOG } from './catalog.js';
 import { loadConfDir, pickNetwork } from '../../cni/conf-dir.js';
 import { DEFAULT_NETWORK_NAME, defaultNetwork } from '../../cni/default-network.js';
 import type { NetworkConfigList } from '../../cni/types.js';
 import { validateConfDir, validateNetwork } from '../../cni/validate.js';
 import { DockcniError } from '../../errors.js';
-import { engineFrom, pathsFrom, withCniFlags, type CniFlags } from '../common.js';
+import { pathsFrom, withCniFlags, type CniFlags } from '../flags.js';
 import { table } from '../output.js';
 
 interface Args extends CniFlags {
@@ -51,7 +52,8 @@ const validate: CommandModule<object, Args> = {
   builder: (y) => withOutput(y).positional('network', { type: 'string' }).example('$0 networks validate', 'every file, every plugin') as unknown as Argv<Args>,
   handler: async (argv) => {
     const paths = pathsFrom(argv);
-    const engine = engineFrom(argv, paths);
+    // The engine (and execa) load only for validate, which runs plugins.
+    const engine = (await import('../engine.js')).engineFrom(argv, paths);
     const listing = loadConfDir(paths.confDir);
     const findings = argv.network
       ? await validateNetwork(pickNetwork(listing, argv.network), engine, paths.cniPath)
@@ -65,8 +67,8 @@ const validate: CommandModule<object, Args> = {
 };
 
 export const networksCommand: CommandModule = {
-  command: 'networks <command>',
-  describe: 'list, inspect and validate CNI networks',
+  command: CATALOG.networks.usage,
+  describe: CATALOG.networks.describe,
   builder: (y) => y.command([ls, inspect, validate] as CommandModule[]).demandCommand(1, 'name a networks command: ls, inspect or validate').example('$0 networks ls', ''),
   handler: () => undefined,
 };

@@ -1,11 +1,10 @@
 import type { Argv, CommandModule } from 'yargs';
+import { CATALOG } from './catalog.js';
 import { ResultCache } from '../../cni/result-cache.js';
-import { describeLeftover } from '../../daemon/reconciler.js';
-import { describeHostLeftover } from '../../gc/host-leftovers.js';
+import { describeHostLeftover, describeLeftover } from '../describe.js';
 import { DockcniError } from '../../errors.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
-import { pathsFrom, withCniFlags, type CniFlags } from '../common.js';
-import { contextFrom, withDockerFlags, type DockerFlags } from '../context.js';
+import { pathsFrom, withCniFlags, withDockerFlags, type CniFlags, type DockerFlags } from '../flags.js';
 import { table } from '../output.js';
 
 interface LsArgs extends CniFlags {
@@ -17,8 +16,8 @@ const withOutput = <T>(y: Argv<T>) => y.option('output', { alias: 'o', choices: 
 
 /** `ls` reads the state on disk only: it works while the daemon (or Docker) is down. */
 export const lsCommand: CommandModule<object, LsArgs> = {
-  command: 'ls',
-  describe: 'containers dockcni wired: networks, interfaces, addresses, state (from the state on disk)',
+  command: CATALOG.ls.usage,
+  describe: CATALOG.ls.describe,
   builder: (y) => withOutput(withCniFlags(y)).example('$0 ls', '').example('$0 ls -o json', '') as unknown as Argv<LsArgs>,
   handler: async (argv) => {
     const records = await new AttachmentStore(pathsFrom(argv).stateDir).list();
@@ -34,8 +33,8 @@ export const lsCommand: CommandModule<object, LsArgs> = {
 };
 
 export const inspectCommand: CommandModule<object, LsArgs> = {
-  command: 'inspect <container>',
-  describe: 'a container\'s attachment record and cached CNI results (id, id prefix or name)',
+  command: CATALOG.inspect.usage,
+  describe: CATALOG.inspect.describe,
   builder: (y) => withCniFlags(y).positional('container', { type: 'string', demandOption: true }).example('$0 inspect web', '') as unknown as Argv<LsArgs>,
   handler: async (argv) => {
     const paths = pathsFrom(argv);
@@ -58,20 +57,21 @@ interface GcArgs extends DockerFlags {
 
 
 export const gcCommand: CommandModule<object, GcArgs> = {
-  command: 'gc',
-  describe: 'remove what no live container needs: stale attachments (DEL from the cache), run sandboxes, pins; then CNI GC',
+  command: CATALOG.gc.usage,
+  describe: CATALOG.gc.describe,
   builder: (y) => withOutput(withDockerFlags(y)).option('dry-run', { type: 'boolean', default: false, describe: 'only list what would be removed' })
     .example('$0 gc --dry-run', 'what would go, and why') as unknown as Argv<GcArgs>,
   handler: async (argv) => {
-    const ctx = await contextFrom(argv);
-    const inventory = await ctx.reconciler.inventory();
+    // Docker, the engine and the collector load only here: `ls` and `inspect` read files.
+    const ctx = await (await import('../context.js')).contextFrom(argv);
+    const inventory = await ctx.collector.scan();
     // Container leftovers first: their DEL releases reservations and chains the plugins' own way.
-    const errors = argv.dryRun ? [] : await ctx.reconciler.clean(inventory.leftovers);
-    const gc = argv.dryRun ? { deleted: [], errors: [] } : await ctx.reconciler.gcNetworks();
+    const errors = argv.dryRun ? [] : await ctx.collector.remove(inventory.leftovers);
+    const gc = argv.dryRun ? { deleted: [], errors: [] } : await ctx.collector.cniGc();
     errors.push(...gc.errors);
     // After the container leftovers are gone, so that only what their DELs did not release remains.
-    const host = await ctx.reconciler.hostLeftovers();
-    if (!argv.dryRun) errors.push(...(await ctx.reconciler.cleanHost(host)));
+    const host = await ctx.collector.hostLeftovers();
+    if (!argv.dryRun) errors.push(...(await ctx.collector.removeHost(host)));
     const lines = [
       ...inventory.leftovers.map(describeLeftover), ...gc.deleted.map((e) => `attachment ${e.networkName}/${e.containerId}/${e.ifName} (CNI GC: no record holds it)`),
       ...host.map(describeHostLeftover),

@@ -4,7 +4,7 @@ import { Daemon } from '../../../src/daemon/daemon.js';
 import { ContainerHandlers, type FailurePolicy } from '../../../src/daemon/handlers.js';
 import type { Logger, LogFields, LogLevel } from '../../../src/daemon/logger.js';
 import { Metrics } from '../../../src/daemon/metrics.js';
-import type { Reconciler } from '../../../src/daemon/reconciler.js';
+import type { Collector } from '../../../src/gc/collector.js';
 import type { AttachmentRecord } from '../../../src/state/attachment.js';
 import type { WireRequest } from '../../../src/wiring/labels.js';
 import type { WireTarget } from '../../../src/wiring/wirer.js';
@@ -143,13 +143,13 @@ test('Docker unreachable: the daemon retries, connects, reconciles, follows even
   const log = new MemoryLog();
   const metrics = new Metrics();
   let reconciles = 0;
-  const reconciler = {
-    inventory: async () => { reconciles++; return { leftovers: [], unwired: [], records: [], skippedCache: [], foreignCache: [] }; },
-    clean: async () => [],
-    gcNetworks: async () => ({ deleted: [], errors: [] }),
-  } as unknown as Reconciler;
+  const collector = {
+    scan: async () => { reconciles++; return { leftovers: [], labelled: [], records: [], skippedCache: [], foreignCache: [] }; },
+    remove: async () => [],
+    cniGc: async () => ({ deleted: [], errors: [] }),
+  } as unknown as Collector;
   const h = new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: 'stop', retries: 0, retryDelayMs: 1 });
-  const daemon = new Daemon({ docker, handlers: h, reconciler, log, metrics, concurrency: 2 });
+  const daemon = new Daemon({ docker, handlers: h, collector, log, metrics, concurrency: 2 });
   const running = daemon.run();
   const until = async (what: () => boolean) => { for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25)); };
   await until(() => reconciles > 0);
@@ -175,17 +175,17 @@ test('a reconcile that fails is retried on its own: one subscription, each event
   const metrics = new Metrics();
   let attempts = 0;
   let reconciled = false;
-  const reconciler = {
-    inventory: async () => {
+  const collector = {
+    scan: async () => {
       if (++attempts <= 2) throw new Error('/var/lib/cni/results/x: not a cniCacheV1 entry');
       reconciled = true;
-      return { leftovers: [], unwired: [], records: [], skippedCache: [], foreignCache: [] };
+      return { leftovers: [], labelled: [], records: [], skippedCache: [], foreignCache: [] };
     },
-    clean: async () => [],
-    gcNetworks: async () => ({ deleted: [], errors: [] }),
-  } as unknown as Reconciler;
+    remove: async () => [],
+    cniGc: async () => ({ deleted: [], errors: [] }),
+  } as unknown as Collector;
   const h = new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: 'stop', retries: 0, retryDelayMs: 1 });
-  const daemon = new Daemon({ docker, handlers: h, reconciler, log, metrics, concurrency: 2 });
+  const daemon = new Daemon({ docker, handlers: h, collector, log, metrics, concurrency: 2 });
   const running = daemon.run();
   const until = async (what: () => boolean) => { for (let i = 0; i < 400 && !what(); i++) await new Promise((r) => setTimeout(r, 25)); };
   await until(() => reconciled);

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { loadConfDir } from '../cni/conf-dir.js';
 import { DEFAULT_NETWORK_NAME, defaultNetwork } from '../cni/default-network.js';
-import { describeHostLeftover, findHostLeftovers, removeHostLeftover, type HostLeftover } from '../gc/host-leftovers.js';
+import { findHostLeftovers, removeHostLeftover, type HostLeftover } from './host-leftovers.js';
 import type { Cni } from '../cni/cni.js';
 import { runtimeConfFromCache } from '../cni/engine.js';
 import type { CacheEntry, SkippedCacheFile } from '../cni/result-cache.js';
@@ -10,7 +10,7 @@ import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { describeError, DockcniError } from '../errors.js';
 import { removeIfExists, staleTempFiles } from '../fs-atomic.js';
 import { CONTAINER_ID } from '../state/attachment.js';
-import { fullyWired, sameIncarnation, type AttachmentRecord } from '../state/attachment.js';
+import { sameIncarnation, type AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { NETWORKS_LABEL } from '../wiring/labels.js';
 import type { HostFirewall } from '../wiring/host-firewall.js';
@@ -26,21 +26,9 @@ export type Leftover =
   | { readonly kind: 'temp'; readonly containerId: string; readonly path: string }
   | { readonly kind: 'unreadable'; readonly containerId: string; readonly path: string };
 
-/** One line for humans: what it is and why it is a leftover. */
-export function describeLeftover(item: Leftover): string {
-  switch (item.kind) {
-    case 'attachment': return `attachment of ${item.name} (${item.containerId.slice(0, 12)}) on ${item.networks.join(',')}: ${item.why}`;
-    case 'sandbox': return `run sandbox ${item.name} (${item.containerId.slice(0, 12)}): ${item.why}`;
-    case 'pin': return `pinned netns ${item.path} with no attachment`;
-    case 'cache': return `cached result ${item.path} with no attachment`;
-    case 'temp': return `half-written file ${item.path} of a writer that died`;
-    case 'unreadable': return `attachment record ${item.path} that is not valid JSON (its pin and cache entries are cleaned on their own)`;
-  }
-}
-
-export interface ReconcilerOptions {
+export interface CollectorOptions {
   readonly docker: DockerClient;
-  readonly wirer: Wirer;
+  readonly wirer: Pick<Wirer, 'unwire'>;
   readonly engine: Cni;
   readonly store: AttachmentStore;
   readonly pins: NetnsPins;
@@ -50,10 +38,11 @@ export interface ReconcilerOptions {
   readonly sandboxGraceMs: number;
 }
 
-export interface Inventory {
+/** What a scan found: the leftovers, and what it read to find them. */
+export interface Scan {
   readonly leftovers: readonly Leftover[];
-  /** Running labelled containers whose current incarnation is not wired. */
-  readonly unwired: readonly ContainerInfo[];
+  /** Containers labelled dockcni.networks, running or not. */
+  readonly labelled: readonly ContainerInfo[];
   readonly records: readonly AttachmentRecord[];
   /** Files in the CNI results dir that are not usable cache entries: left alone, reported. */
   readonly skippedCache: readonly SkippedCacheFile[];
@@ -74,11 +63,15 @@ function whyStale(record: AttachmentRecord, container: ContainerInfo | undefined
   return undefined;
 }
 
-/** Compares Docker with dockcni's state; the daemon (start, reconnect) and `gc` share it. */
-export class Reconciler {
-  constructor(private readonly o: ReconcilerOptions) {}
+/**
+ * Garbage collection: finds what dockcni set up that no live container needs (records, cache entries,
+ * pins, `run` sandboxes, temp files; on the host, reservations, chains and rules) and removes it. `gc`,
+ * `doctor` and the daemon's reconcile share it.
+ */
+export class Collector {
+  constructor(private readonly o: CollectorOptions) {}
 
-  async inventory(): Promise<Inventory> {
+  async scan(): Promise<Scan> {
     const [labelled, { records, unreadable }, pins, cache] = await Promise.all([
       this.o.docker.listByLabel(NETWORKS_LABEL), this.o.store.scan(), this.o.pins.list(), this.o.engine.cachedAttachments(),
     ]);
@@ -120,9 +113,7 @@ export class Reconciler {
     for (const file of [...cache.orphanedTemps, ...await staleTempFiles(this.o.store.dir)]) {
       leftovers.push({ kind: 'temp', containerId: path.basename(file), path: file });
     }
-    const unwired = [...containers.values()].filter((c) => c.running && c.labels[NETWORKS_LABEL] !== undefined && !records.some(
-      (r) => r.containerId === c.id && sameIncarnation(r, c.pid, c.startedAt) && fullyWired(r)));
-    return { leftovers, unwired, records, skippedCache: cache.skipped, foreignCache: cache.entries.filter((e) => !this.owns(e)) };
+    return { leftovers, labelled, records, skippedCache: cache.skipped, foreignCache: cache.entries.filter((e) => !this.owns(e)) };
   }
 
   /**
@@ -139,20 +130,20 @@ export class Reconciler {
   }
 
   /** Removes host leftovers; returns the errors. */
-  async cleanHost(items: readonly HostLeftover[]): Promise<Error[]> {
+  async removeHost(items: readonly HostLeftover[]): Promise<Error[]> {
     const errors: Error[] = [];
     for (const item of items) {
       try {
         await removeHostLeftover(item, this.o.firewall);
       } catch (error) {
-        errors.push(new DockcniError('cleanup-failed', `${describeHostLeftover(item)}: ${describeError(error)}`, { cause: error }));
+        errors.push(new DockcniError('cleanup-failed', `${item.kind} of ${item.containerId.slice(0, 12)}: ${describeError(error)}`, { cause: error }));
       }
     }
     return errors;
   }
 
   /** Removes each leftover; returns the errors (one bad item does not stop the others). */
-  async clean(leftovers: readonly Leftover[]): Promise<Error[]> {
+  async remove(leftovers: readonly Leftover[]): Promise<Error[]> {
     const errors: Error[] = [];
     for (const item of leftovers) {
       try {
@@ -178,7 +169,7 @@ export class Reconciler {
    * attachment a record holds (an ADD in flight has its intent record) and every attachment of another
    * runtime, which is not dockcni's to judge.
    */
-  async gcNetworks(): Promise<GcReport> {
+  async cniGc(): Promise<GcReport> {
     const listing = loadConfDir(this.o.confDir);
     const deleted: CacheEntry[] = [];
     const errors: Error[] = [];

@@ -1,9 +1,10 @@
 import type { Argv } from 'yargs';
-import { createEngine } from '../cni/create-engine.js';
-import type { CniEngine } from '../cni/engine.js';
-import { locksDir, resolvePaths, type PathFlags, type Paths } from '../paths.js';
-import { traceTo } from './output.js';
-import type { TraceSink } from '../cni/invoke.js';
+import { resolvePaths, type PathFlags, type Paths } from '../paths.js';
+
+/**
+ * The flags commands share, and nothing heavy: a command's builder runs even for its --help, so this
+ * module imports neither the engine nor Docker.
+ */
 
 /** Flags every command that touches CNI shares. */
 export interface CniFlags extends PathFlags {
@@ -26,16 +27,15 @@ export function pathsFrom(flags: CniFlags): Paths {
   return resolvePaths(flags);
 }
 
-/** `observe` sees every plugin call as well (the daemon's timing); --trace prints them. */
-export function engineFrom(flags: CniFlags, paths: Paths = pathsFrom(flags), observe?: TraceSink, signal?: AbortSignal): CniEngine {
-  const print = flags.trace ? traceTo(process.stderr) : undefined;
-  const sinks = [print, observe].filter((s): s is TraceSink => s !== undefined);
-  return createEngine({
-    pluginPath: paths.cniPath,
-    cacheDir: paths.cacheDir,
-    locksDir: locksDir(paths),
-    timeoutMs: Math.round(flags.timeout * 1000),
-    signal,
-    trace: sinks.length === 0 ? undefined : (record) => { for (const sink of sinks) sink(record); },
-  });
+export interface DockerFlags extends CniFlags {
+  readonly dockerHost?: string | undefined;
+  readonly podNamespace: string;
+  readonly sandboxGrace: number;
+}
+
+export function withDockerFlags<T>(yargs: Argv<T>) {
+  return withCniFlags(yargs)
+    .option('docker-host', { type: 'string', describe: 'Docker endpoint [env DOCKER_HOST; default unix:///var/run/docker.sock]' })
+    .option('pod-namespace', { type: 'string', default: 'default', describe: 'K8S_POD_NAMESPACE passed to plugins for every container' })
+    .option('sandbox-grace', { type: 'number', default: 30, describe: 'seconds a `run` sandbox may wait for its app before it counts as leftover' });
 }

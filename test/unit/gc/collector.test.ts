@@ -3,7 +3,7 @@ import test from 'ava';
 import type { Cni, GcValid } from '../../../src/cni/cni.js';
 import type { CacheEntry } from '../../../src/cni/result-cache.js';
 import type { GcAttachment } from '../../../src/cni/types.js';
-import { Reconciler } from '../../../src/daemon/reconciler.js';
+import { Collector } from '../../../src/gc/collector.js';
 import { AttachmentStore } from '../../../src/state/attachment-store.js';
 import type { AttachmentRecord } from '../../../src/state/attachment.js';
 import type { NetnsPins } from '../../../src/wiring/netns-pins.js';
@@ -44,15 +44,15 @@ async function setup(t: Parameters<typeof tempDir>[0], entries: CacheEntry[], gc
   const { mkdir, writeFile } = await import('node:fs/promises');
   await mkdir(confDir);
   await writeFile(path.join(confDir, 'n.conflist'), JSON.stringify({ cniVersion: '1.1.0', name: 'n', plugins: [{ type: 'x' }] }));
-  const reconciler = new Reconciler({
+  const collector = new Collector({
     docker, wirer: {} as Wirer, engine: fakeCni(entries, gcAsked), store, pins, confDir, sandboxGraceMs: 60_000,
     firewall: { containersWithRules: async () => [], revokePortMapped: async () => undefined },
   });
-  return { store, docker, reconciler };
+  return { store, docker, collector };
 }
 
 test('stale records are leftovers; a run sandbox goes only by its own record, never by labels', async (t) => {
-  const { store, docker, reconciler } = await setup(t, []);
+  const { store, docker, collector } = await setup(t, []);
   const [gone, live, sandboxA, appA, sandboxB, sandboxC, victim] = ['1', '2', '3', '4', '5', '6', '7'].map(id);
   await store.write(record(gone!, 'daemon'));
   docker.add(live!, { 'dockcni.networks': 'n' });
@@ -69,7 +69,7 @@ test('stale records are leftovers; a run sandbox goes only by its own record, ne
   // Labels that name a victim as a sandbox: it is a plain container and no record says otherwise.
   docker.add(victim!, { 'dockcni.role': 'sandbox' });
   docker.add(id('9'), { 'dockcni.role': 'app', 'dockcni.sandbox': victim! }, { running: false });
-  const inventory = await reconciler.inventory();
+  const inventory = await collector.scan();
   t.deepEqual(inventory.leftovers.map((l) => [l.kind, l.containerId.slice(0, 1), 'why' in l ? l.why : '']), [
     ['attachment', '1', 'container is gone'], ['sandbox', '3', 'its app is not running'],
   ]);
@@ -81,12 +81,12 @@ test('cache entries: dockcni\'s own without a record are leftovers; other runtim
   const ctrd = entry('containerd-1', undefined);
   const crio = entry('crio-1', '/var/run/netns/cni-1234');
   const gcAsked: GcAttachment[][] = [];
-  const { store, reconciler } = await setup(t, [mine, ctrd, crio], gcAsked);
-  const inventory = await reconciler.inventory();
+  const { store, collector } = await setup(t, [mine, ctrd, crio], gcAsked);
+  const inventory = await collector.scan();
   t.deepEqual(inventory.leftovers.map((l) => [l.kind, l.containerId]), [['cache', id('a')]]);
   t.deepEqual(inventory.foreignCache.map((e) => e.containerId), ['containerd-1', 'crio-1']);
   await store.write(record(id('b'), 'daemon'));
-  const report = await reconciler.gcNetworks();
+  const report = await collector.cniGc();
   t.deepEqual(report, { deleted: [], errors: [] });
   t.deepEqual(gcAsked, [[{ containerID: id('b'), ifname: 'eth0' }, { containerID: 'containerd-1', ifname: 'eth0' }, { containerID: 'crio-1', ifname: 'eth0' }]],
     'valid: what records hold (read under GC\'s lock), and every attachment dockcni does not own');
