@@ -71,7 +71,7 @@ export class PluginNotFoundError extends DockcniError {
 /** A value from a flag, a label or a file that fails validation. */
 export class InvalidInputError extends DockcniError {
   override readonly name = 'InvalidInputError';
-  constructor(readonly field: string, readonly value: string, reason: string, fix?: string) {
+  constructor(readonly field: string, readonly value: string, readonly reason: string, fix?: string) {
     super('invalid-input', `invalid ${field} ${JSON.stringify(value)}: ${reason}`, fix === undefined ? {} : { fix });
   }
 }

@@ -1,10 +1,21 @@
 import type { Argv } from 'yargs';
+import { InvalidInputError } from '../errors.js';
 import { resolvePaths, type PathFlags, type Paths } from '../paths.js';
 
 /**
- * The flags commands share, and nothing heavy: a command's builder runs even for its --help, so this
- * module imports neither the engine nor Docker.
+ * A numeric flag checked when it is parsed, naming what the user typed: `--timeout abc` or `--timeout 0`
+ * must not reach a plugin call as NaN or as "no timeout".
  */
+export function numeric(flag: string, { min, integer = false, unit, example }: { min: number; integer?: boolean; unit: string; example: number }): (value: unknown) => number {
+  return (value) => {
+    const text = String(value);
+    const n = Number(text);
+    if (text.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+      throw new InvalidInputError(flag, text, `must be ${integer ? 'a whole number' : 'a number'} of ${unit}, at least ${min}`, `write e.g. ${flag} ${example}`);
+    }
+    return n;
+  };
+}
 
 /** Flags every command that touches CNI shares. */
 export interface CniFlags extends PathFlags {
@@ -19,7 +30,7 @@ export function withCniFlags<T>(yargs: Argv<T>) {
     .option('cache-dir', { type: 'string', describe: 'libcni result cache [default /var/lib/cni]' })
     .option('state-dir', { type: 'string', describe: 'attachment records [default /var/lib/dockcni]' })
     .option('run-dir', { type: 'string', describe: 'pinned netns and locks [default /run/dockcni]' })
-    .option('timeout', { type: 'number', default: 120, describe: 'seconds a plugin call may take before it is killed' })
+    .option('timeout', { type: 'string', default: '120', coerce: numeric('--timeout', { min: 0.1, unit: 'seconds', example: 120 }), describe: 'seconds a plugin call may take before it is killed' })
     .option('trace', { type: 'boolean', default: false, describe: 'print every plugin call (env, stdin, stdout, exit, time) on stderr' });
 }
 
@@ -37,5 +48,5 @@ export function withDockerFlags<T>(yargs: Argv<T>) {
   return withCniFlags(yargs)
     .option('docker-host', { type: 'string', describe: 'Docker endpoint [env DOCKER_HOST; default unix:///var/run/docker.sock]' })
     .option('pod-namespace', { type: 'string', default: 'default', describe: 'K8S_POD_NAMESPACE passed to plugins for every container' })
-    .option('sandbox-grace', { type: 'number', default: 30, describe: 'seconds a `run` sandbox may wait for its app before it counts as leftover' });
+    .option('sandbox-grace', { type: 'string', default: '30', coerce: numeric('--sandbox-grace', { min: 0, unit: 'seconds', example: 30 }), describe: 'seconds a `run` sandbox may wait for its app before it counts as leftover' });
 }

@@ -60,9 +60,23 @@ export function sandboxRunArgs(args: RunArgs, image: string): string[] {
  * kubelet's sandbox pattern: a `--network none` sandbox is started and wired first, then the app joins
  * its netns, so the app's first instruction already sees its interfaces. Returns the exit status.
  */
+/** The flag a user typed for each label `run` turns its flags into: errors name what was typed. */
+const FLAG_OF_LABEL: Readonly<Record<string, string>> = {
+  [`label ${NETWORKS_LABEL}`]: '--network', 'label dockcni.ip': '--ip/--ip6', 'label dockcni.mac': '--mac-address', 'label dockcni.ports': '-p/--publish',
+};
+
+function requestOf(args: RunArgs, options: RunOptions) {
+  try {
+    return parseLabels(sandboxLabels(args), options.labels);
+  } catch (error) {
+    const flag = error instanceof InvalidInputError ? FLAG_OF_LABEL[error.field] : undefined;
+    if (flag === undefined || !(error instanceof InvalidInputError)) throw error;
+    throw new InvalidInputError(flag, error.value, error.reason, error.fix);
+  }
+}
+
 export async function runWithCni(args: RunArgs, deps: RunDeps, options: RunOptions): Promise<number> {
-  const labels = sandboxLabels(args);
-  const request = parseLabels(labels, options.labels);
+  const request = requestOf(args, options);
   if (!request) throw new Error('unreachable: sandbox labels always name networks');
   const [started, built] = await Promise.allSettled([deps.app.runDetached(sandboxRunArgs(args, options.sandboxImage)), deps.context()]);
   if (started.status === 'rejected') throw started.reason;

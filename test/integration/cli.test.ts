@@ -117,7 +117,10 @@ test('attach with a capability no plugin declares fails before any plugin runs; 
 });
 
 test('networks inspect prints the conflist dockcni will use; the embedded one by name', async (t) => {
-  const r = await dockcni(['networks', 'inspect', 'dockcni', '--conf-dir', await tempDir(t)]);
+  const dir = await tempDir(t);
+  const text = await dockcni(['networks', 'inspect', 'dockcni', '--conf-dir', dir]);
+  t.regex(text.stdout, /^NAME +dockcni\nVERSION +1\.0\.0\nSOURCE +<embedded>\nPLUGINS +bridge → firewall → portmap\n/);
+  const r = await dockcni(['networks', 'inspect', 'dockcni', '-o', 'json', '--conf-dir', dir]);
   const shown = JSON.parse(r.stdout) as { name: string; source: string; plugins: string[]; config: { plugins: { type: string; bridge?: string }[] } };
   t.is(shown.name, 'dockcni');
   t.is(shown.source, '<embedded>');
@@ -133,4 +136,92 @@ test('examples/programmatic.mjs: the library adds and deletes the embedded netwo
   t.regex(r.stdout, /^addresses: 10\.199\.\d+\.\d+\/16\ndeleted$/);
   t.regex(r.stderr, /ADD bridge: exit 0 in/);
   t.regex(r.stderr, /DEL bridge: exit 0 in/);
+});
+
+test('flags as Docker users write them, numbers checked when parsed, errors naming what was typed, checks that check', async (t) => {
+  const d = await dirs(t);
+  const record = path.join(d.root, 'calls.jsonl');
+  await fixtureNet(d.confDir, record, 'ports', '1.0.0', { portMappings: true, ips: true, mac: true });
+  const c = await container(t, ['--network', 'none']);
+  // Repeated -p (as with docker run) and a comma list mean the same; --mac-address as run and docker spell it.
+  await dockcni(['attach', c, '--network', 'ports', '-p', '18801:80', '-p', '18802:443,18803:53/udp', '--mac-address', '02:00:00:00:00:0a', ...d.flags]);
+  const [add] = await calls(record);
+  t.deepEqual(add?.stdin['runtimeConfig'], {
+    portMappings: [{ hostPort: 18801, containerPort: 80, protocol: 'tcp' }, { hostPort: 18802, containerPort: 443, protocol: 'tcp' }, { hostPort: 18803, containerPort: 53, protocol: 'udp' }],
+    mac: '02:00:00:00:00:0a',
+  });
+  t.regex((await dockcni(['inspect', c, '-o', 'text', ...d.flags])).stdout, /NETWORK +IFACE +ADDRESSES +MAC +STATE\nports +eth0 +10\.1\.0\.2\/24 +- +wired/);
+  t.is((await dockcni(['detach', c, ...d.flags])).exitCode, 0);
+  for (const [args, message] of [
+    [['ls', '--timeout', 'abc'], /invalid --timeout "abc": must be a number of seconds, at least 0\.1/],
+    [['ls', '--timeout', '0'], /invalid --timeout "0"/],
+    [['gc', '--sandbox-grace', 'soon'], /invalid --sandbox-grace "soon"/],
+    [['daemon', '--concurrency', '0'], /invalid --concurrency "0": must be a whole number of containers, at least 1/],
+    [['run', '-p', '99999:80', 'img'], /invalid -p\/--publish "99999:80": port 99999 is outside 1-65535/],
+    [['run', '--timeout', 'x', 'img'], /invalid --timeout "x"/],
+  ] as const) {
+    const r = await dockcni([...args], { reject: false });
+    t.not(r.exitCode, 0, args.join(' '));
+    t.regex(r.stderr, message, args.join(' '));
+  }
+  const missing = await dockcni(['networks', 'validate', '--conf-dir', path.join(d.root, 'nonexistent')], { reject: false });
+  t.is(missing.exitCode, 1);
+  t.regex(missing.stderr, /conf dir .*nonexistent does not exist: nothing there to validate/);
+  const { writeFile: write } = await import('node:fs/promises');
+  await write(path.join(d.confDir, '20-typo.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'typo', plugins: [{ type: 'fixture', ipam: { type: 'host-locall' } }] }));
+  const typo = await dockcni(['networks', 'validate', ...d.flags], { reject: false });
+  t.is(typo.exitCode, 1);
+  t.regex(typo.stdout, /20-typo\.conflist \(typo\): IPAM plugin of fixture: CNI plugin "host-locall" not found/);
+  const emptyPath = await tempDir(t);
+  const noPlugins = await dockcni(['networks', 'validate', '--conf-dir', d.confDir, '--cni-path', emptyPath], { reject: false });
+  t.regex(noPlugins.stdout, /<embedded> \(dockcni\): CNI plugin "bridge" not found/, 'the embedded network is checked too');
+  const version = JSON.parse((await dockcni(['version', '-o', 'json', ...d.flags])).stdout) as { dockcni: string; node: string; docker: { api?: string }; plugins: { plugin: string; versions?: string[] }[] };
+  t.is(version.node, process.version);
+  t.regex(version.docker.api ?? '', /^1\.\d+$/);
+  t.deepEqual(version.plugins.find((p) => p.plugin === 'bridge')?.versions?.includes('1.0.0'), true);
+});
+
+/** Code in Markdown: fenced blocks' lines and inline `spans`, where commands are shown to be typed. */
+function codeOf(markdown: string): string[] {
+  const out: string[] = [];
+  let fenced = false;
+  for (const line of markdown.split('\n')) {
+    if (line.trimStart().startsWith('```')) { fenced = !fenced; continue; }
+    if (fenced) out.push(line.split(' #')[0] ?? '');
+    else out.push(...[...line.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? ''));
+  }
+  return out;
+}
+
+test('every dockcni command and flag the README and the examples show exists in the CLI', async (t) => {
+  const { readFile } = await import('node:fs/promises');
+  const docs = ['README.md', 'examples/run-walkthrough.md', 'examples/networks/README.md', 'src/README.md'];
+  const groups = new Set(['cni', 'networks']);
+  const shown = new Map<string, Set<string>>();
+  for (const doc of docs) {
+    for (const code of codeOf(await readFile(path.join(ROOT, doc), 'utf8'))) {
+      for (const m of code.matchAll(/(?:^|[\s;&|(])dockcni ([a-z]+)(?: ([a-z]+))?([^;&|)]*)/g)) {
+        const [first = '', second, rest = ''] = [m[1], m[2], m[3]];
+        if (first === 'run' || first === 'completion') continue; // run's flags are docker run's; completion takes none
+        const command = groups.has(first) && second ? `${first} ${second}` : first;
+        const tail = groups.has(first) ? rest : `${second ?? ''}${rest}`;
+        const key = `${doc}: ${command}`;
+        const flags = shown.get(key) ?? new Set<string>();
+        for (const f of tail.matchAll(/(?:^|\s|\[)(--[a-z][a-z0-9-]*|-[a-zA-Z])\b/g)) flags.add(f[1] ?? '');
+        shown.set(key, flags);
+      }
+    }
+  }
+  t.true(shown.size > 20, `found ${shown.size} commands in the docs`);
+  const helps = new Map<string, string>();
+  for (const [where, flags] of shown) {
+    const command = where.split(': ')[1] ?? '';
+    if (!helps.has(command)) {
+      const r = await dockcni([...command.split(' '), '--help'], { reject: false });
+      helps.set(command, r.exitCode === 0 && !/Unknown|Not enough/.test(r.stderr) ? r.stdout : '');
+    }
+    const help = helps.get(command) ?? '';
+    t.not(help, '', `${where}: \`dockcni ${command}\` is a command`);
+    for (const flag of flags) t.regex(help, new RegExp(`(^|[\\s,])${flag.replace(/-/g, '\\-')}[\\s,]`, 'm'), `${where}: \`dockcni ${command}\` has ${flag}`);
+  }
 });

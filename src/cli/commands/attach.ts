@@ -9,10 +9,14 @@ interface Args extends DockerFlags {
   readonly container: string;
   readonly network: string[];
   readonly ifname?: string | undefined;
-  readonly ip?: string | undefined;
-  readonly mac?: string | undefined;
-  readonly publish?: string | undefined;
+  readonly ip: string[];
+  readonly ip6: string[];
+  readonly macAddress?: string | undefined;
+  readonly publish: string[];
 }
+
+/** `-p 80:80 -p 443:443` and `-p 80:80,443:443` alike, as docker users write them. */
+const joined = (values: readonly string[]) => values.join(',');
 
 export const attachCommand: CommandModule<object, Args> = {
   command: CATALOG.attach.usage,
@@ -20,11 +24,12 @@ export const attachCommand: CommandModule<object, Args> = {
   builder: (y) => withDockerFlags(y)
     .example('$0 attach web --network front -p 8080:80', 'give the --network none container "web" eth0 on front, port 8080 mapped')
     .positional('container', { type: 'string', demandOption: true })
-    .option('network', { type: 'string', array: true, default: ['dockcni'], describe: 'CNI network, repeatable (eth0, eth1, …)' })
+    .option('network', { alias: 'net', type: 'string', array: true, default: ['dockcni'], describe: 'CNI network, repeatable (eth0, eth1, …)' })
     .option('ifname', { type: 'string', describe: 'interface name, with a single --network [default eth0]' })
-    .option('ip', { type: 'string', describe: 'static address(es) on the first network' })
-    .option('mac', { type: 'string' })
-    .option('publish', { alias: 'p', type: 'string', describe: 'port mappings on the first network, comma-separated' }) as unknown as Argv<Args>,
+    .option('ip', { type: 'string', array: true, default: [], describe: 'static IPv4 address on the first network, repeatable (ips capability)' })
+    .option('ip6', { type: 'string', array: true, default: [], describe: 'static IPv6 address on the first network, repeatable (ips capability)' })
+    .option('mac-address', { alias: 'mac', type: 'string', describe: 'MAC of the first interface (mac capability)' })
+    .option('publish', { alias: 'p', type: 'string', array: true, default: [], describe: '[IP:]HOSTPORT:CONTAINERPORT[/PROTO] on the first network, repeatable or comma-separated' }) as unknown as Argv<Args>,
   handler: async (argv) => {
     const ctx = await contextFrom(argv);
     const container = await ctx.docker.inspect(argv.container);
@@ -37,9 +42,10 @@ export const attachCommand: CommandModule<object, Args> = {
     const names = parseNetworkList('--network', argv.network.join(','));
     if (argv.ifname !== undefined && names.length > 1) throw new DockcniError('invalid-input', '--ifname goes with a single --network');
     const first: Record<string, unknown> = {};
-    if (argv.ip) first['ips'] = parseIps('--ip', argv.ip);
-    if (argv.mac) first['mac'] = parseMac('--mac', argv.mac);
-    if (argv.publish) first['portMappings'] = parsePorts('--publish', argv.publish);
+    const ips = [...argv.ip, ...argv.ip6];
+    if (ips.length > 0) first['ips'] = parseIps(argv.ip6.length > 0 ? '--ip/--ip6' : '--ip', joined(ips));
+    if (argv.macAddress) first['mac'] = parseMac('--mac-address', argv.macAddress);
+    if (argv.publish.length > 0) first['portMappings'] = parsePorts('--publish', joined(argv.publish));
     const record = await ctx.wirer.wire({ ...container, containerId: container.id, origin: 'attach' }, {
       networks: names.map((network, i) => ({ network, ifName: i === 0 && argv.ifname ? argv.ifname : `eth${i}`, capabilityArgs: i === 0 ? first : {}, extraArgs: [] })),
     });

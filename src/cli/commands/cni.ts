@@ -116,7 +116,10 @@ const del: CommandModule<object, CniCommandArgs> = {
     } catch (error) {
       if (!(error instanceof NetworkNotFoundError)) throw error;
     }
-    await engineFrom(argv).del(argv.network, runtimeConf(argv), current);
+    const rt = runtimeConf(argv);
+    await engineFrom(argv).del(argv.network, rt, current);
+    if (argv.output === 'json') process.stdout.write(`${JSON.stringify({ deleted: { network: argv.network, containerId: rt.containerId, ifName: rt.ifName } })}\n`);
+    else process.stdout.write(`deleted ${argv.network}/${rt.containerId}/${rt.ifName}\n`);
   },
 };
 

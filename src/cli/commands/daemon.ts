@@ -10,7 +10,7 @@ import { PluginTime } from '../../daemon/plugin-time.js';
 import { locksDir } from '../../paths.js';
 import { DockcniError } from '../../errors.js';
 import { contextFrom } from '../context.js';
-import { withDockerFlags, type DockerFlags } from '../flags.js';
+import { numeric, withDockerFlags, type DockerFlags } from '../flags.js';
 
 interface Args extends DockerFlags {
   readonly concurrency: number;
@@ -35,9 +35,9 @@ export const daemonCommand: CommandModule<object, Args> = {
   describe: CATALOG.daemon.describe,
   builder: (y) => withDockerFlags(y)
     .example('$0 daemon --metrics-addr 9584', 'then: docker run -d --network none -l dockcni.networks=dockcni IMAGE')
-    .option('concurrency', { type: 'number', default: 8, describe: 'containers wired at once' })
+    .option('concurrency', { type: 'string', default: '8', coerce: numeric('--concurrency', { min: 1, integer: true, unit: 'containers', example: 8 }), describe: 'containers wired at once (and as many torn down)' })
     .option('on-failure', { choices: ['stop', 'kill', 'ignore'] as const, default: 'stop' as const, describe: 'what to do with a container whose wiring keeps failing' })
-    .option('retries', { type: 'number', default: 2, describe: 'retries of a failed wiring, with doubling backoff from 1 s' })
+    .option('retries', { type: 'string', default: '2', coerce: numeric('--retries', { min: 0, integer: true, unit: 'retries', example: 2 }), describe: 'retries of a failure that may pass (CNI code 11, a hang or crash), with doubling backoff from 1 s' })
     .option('allow-networks', { type: 'string', describe: 'comma-separated networks labels may ask for [default: all]' })
     .option('allow-args', { type: 'string', describe: 'comma-separated CNI_ARGS keys dockcni.args may set ("" = none) [default: any but the identity and address keys]' })
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const })

@@ -39,10 +39,15 @@ const ls: CommandModule<object, Args> = {
 const inspect: CommandModule<object, Args> = {
   command: 'inspect <network>',
   describe: 'print a network\'s conflist as dockcni will use it',
-  builder: (y) => withOutput(y).positional('network', { type: 'string', demandOption: true }).example('$0 networks inspect dockcni', '') as unknown as Argv<Args>,
+  builder: (y) => withOutput(y).positional('network', { type: 'string', demandOption: true }).example('$0 networks inspect dockcni -o json', '') as unknown as Argv<Args>,
   handler: async (argv) => {
     const list = pickNetwork(loadConfDir(pathsFrom(argv).confDir), argv.network ?? '');
-    process.stdout.write(`${JSON.stringify({ ...summary(list), config: JSON.parse(list.bytes.toString('utf8')) }, null, 2)}\n`);
+    if (argv.output === 'json') {
+      process.stdout.write(`${JSON.stringify({ ...summary(list), config: JSON.parse(list.bytes.toString('utf8')) }, null, 2)}\n`);
+      return;
+    }
+    const lines = [['NAME', list.name], ['VERSION', list.cniVersion], ['SOURCE', list.source], ['PLUGINS', list.plugins.map((p) => p.type).join(' → ')]];
+    process.stdout.write(`${table(lines)}\n\n${JSON.stringify(JSON.parse(list.bytes.toString('utf8')), null, 2)}\n`);
   },
 };
 
@@ -55,12 +60,18 @@ const validate: CommandModule<object, Args> = {
     // The engine (and execa) load only for validate, which runs plugins.
     const engine = (await import('../engine.js')).engineFrom(argv, paths);
     const listing = loadConfDir(paths.confDir);
+    if (!listing.exists && !argv.network) {
+      throw new DockcniError('config-invalid', `conf dir ${paths.confDir} does not exist: nothing there to validate`, { fix: `create it, or point --conf-dir (or NETCONFPATH) at your CNI configs` });
+    }
     const findings = argv.network
       ? await validateNetwork(pickNetwork(listing, argv.network), engine, paths.cniPath)
       : await validateConfDir(listing, engine, paths.cniPath);
     const errors = findings.filter((f) => f.level === 'error').length;
     if (argv.output === 'json') process.stdout.write(`${JSON.stringify({ findings }, null, 2)}\n`);
-    else if (findings.length === 0) process.stdout.write(`all networks in ${paths.confDir} are valid\n`);
+    else if (findings.length === 0) {
+      const checked = argv.network ? [argv.network] : [...listing.networks.map((n) => n.name), ...(listing.networks.some((n) => n.name === DEFAULT_NETWORK_NAME) ? [] : [DEFAULT_NETWORK_NAME])];
+      process.stdout.write(`valid: ${checked.join(', ')} (${paths.confDir}): every file parsed, every plugin and IPAM plugin found and answering VERSION\n`);
+    }
     else process.stdout.write(findings.map((f) => `${f.level}: ${f.source}${f.network ? ` (${f.network})` : ''}: ${f.message}\n`).join(''));
     if (errors > 0) throw new DockcniError('validation-failed', `${errors} problem(s) found`);
   },

@@ -1,7 +1,7 @@
-import { InvalidInputError } from '../../errors.js';
 import { DockerCliRunner } from '../../run/app-runner.js';
 import { parseRunArgs } from '../../run/run-args.js';
 import { DEFAULT_SANDBOX_IMAGE, runWithCni } from '../../run/run.js';
+import { numeric } from '../flags.js';
 import { formatError, progress } from '../output.js';
 
 export const RUN_HELP = `dockcni run [DOCKCNI FLAGS] [DOCKER RUN FLAGS] IMAGE [COMMAND…]
@@ -35,8 +35,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   try {
     const args = parseRunArgs(argv);
     const flag = (name: string) => (typeof args.dockcni[name] === 'string' ? args.dockcni[name] as string : undefined);
-    const timeout = flag('timeout') === undefined ? 120 : Number(flag('timeout'));
-    if (!Number.isFinite(timeout) || timeout <= 0) throw new InvalidInputError('--timeout', flag('timeout') ?? '', 'not a positive number of seconds');
+    const timeout = numeric('--timeout', { min: 0.1, unit: 'seconds', example: 120 })(flag('timeout') ?? '120');
     const spinner = await progress(process.stderr, args.dockcni['dockcni-quiet'] === true);
     spinner.step('starting the sandbox…');
     const flags = {

@@ -35,7 +35,9 @@ export const lsCommand: CommandModule<object, LsArgs> = {
 export const inspectCommand: CommandModule<object, LsArgs> = {
   command: CATALOG.inspect.usage,
   describe: CATALOG.inspect.describe,
-  builder: (y) => withCniFlags(y).positional('container', { type: 'string', demandOption: true }).example('$0 inspect web', '') as unknown as Argv<LsArgs>,
+  // JSON by default, as `docker inspect`.
+  builder: (y) => withCniFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'json' as const })
+    .positional('container', { type: 'string', demandOption: true }).example('$0 inspect web', '').example('$0 inspect web -o text', '') as unknown as Argv<LsArgs>,
   handler: async (argv) => {
     const paths = pathsFrom(argv);
     const wanted = argv.container ?? '';
@@ -46,6 +48,11 @@ export const inspectCommand: CommandModule<object, LsArgs> = {
     const record = records[0]!;
     const cache = new ResultCache(paths.cacheDir);
     const results = await Promise.all(record.networks.map(async (n) => ({ network: n.network, ifName: n.ifName, cached: await cache.read(n.network, record.containerId, n.ifName) })));
+    if (argv.output === 'text') {
+      const rows = record.networks.map((n) => [n.network, n.ifName, n.addresses.join(',') || '-', n.mac ?? '-', n.state]);
+      process.stdout.write(`${record.name} (${record.containerId}), wired by ${record.origin}, netns ${record.netns || '-'}\n${table([['NETWORK', 'IFACE', 'ADDRESSES', 'MAC', 'STATE'], ...rows])}\n`);
+      return;
+    }
     process.stdout.write(`${JSON.stringify({ ...record, results: results.map((r) => ({ network: r.network, ifName: r.ifName, result: r.cached?.result ?? null })) }, null, 2)}\n`);
   },
 };
