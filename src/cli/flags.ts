@@ -23,18 +23,28 @@ export interface CniFlags extends PathFlags {
   readonly trace: boolean;
 }
 
-export function withCniFlags<T>(yargs: Argv<T>) {
+/** Shown apart from each command's own flags in --help: where dockcni finds and keeps things. */
+const PATHS_GROUP = 'Paths (shared by every command):';
+
+/** The locations, for commands that only read state (`ls`, `inspect`). */
+export function withPathFlags<T>(yargs: Argv<T>) {
   return yargs
     .option('conf-dir', { type: 'string', describe: 'CNI network configs [env NETCONFPATH; default /etc/cni/net.d]' })
     .option('cni-path', { type: 'string', describe: 'plugin directories, ":"-separated [env CNI_PATH; default /opt/cni/bin:/usr/libexec/cni:/usr/lib/cni]' })
     .option('cache-dir', { type: 'string', describe: 'libcni result cache [default /var/lib/cni]' })
     .option('state-dir', { type: 'string', describe: 'attachment records [default /var/lib/dockcni]' })
     .option('run-dir', { type: 'string', describe: 'pinned netns and locks [default /run/dockcni]' })
+    .group(['conf-dir', 'cni-path', 'cache-dir', 'state-dir', 'run-dir'], PATHS_GROUP);
+}
+
+/** The locations, and how plugins are run: for every command that runs plugins. */
+export function withCniFlags<T>(yargs: Argv<T>) {
+  return withPathFlags(yargs)
     .option('timeout', { type: 'string', default: '120', coerce: numeric('--timeout', { min: 0.1, unit: 'seconds', example: 120 }), describe: 'seconds a plugin call may take before it is killed' })
     .option('trace', { type: 'boolean', default: false, describe: 'print every plugin call (env, stdin, stdout, exit, time) on stderr' });
 }
 
-export function pathsFrom(flags: CniFlags): Paths {
+export function pathsFrom(flags: PathFlags): Paths {
   return resolvePaths(flags);
 }
 

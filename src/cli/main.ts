@@ -3,6 +3,23 @@ import type { CommandModule } from 'yargs';
 import { CATALOG, type CatalogEntry, type CommandName } from './commands/catalog.js';
 import { formatError } from './output.js';
 
+/** The --help that covers what the user was typing: `dockcni cni add --help`, not the top level. */
+function helpFor(argv: readonly string[], chosen: CommandName | undefined): string {
+  if (chosen === undefined) return 'dockcni --help';
+  const sub = argv.slice(1).find((a) => !a.startsWith('-'));
+  const known = CATALOG[chosen].subcommands;
+  return `dockcni ${chosen}${known && sub && known.includes(sub) ? ` ${sub}` : ''} --help`;
+}
+
+/** For `dockcni cni foo` or a bare `dockcni networks`: say which commands the group has. */
+function groupProblem(argv: readonly string[], chosen: CommandName | undefined): string | undefined {
+  const known = chosen === undefined ? undefined : CATALOG[chosen].subcommands;
+  if (chosen === undefined || known === undefined) return undefined;
+  const sub = argv.slice(1).find((a) => !a.startsWith('-'));
+  if (sub === undefined) return `name a ${chosen} command: ${known.join(', ')}`;
+  return known.includes(sub) ? undefined : `unknown ${chosen} command "${sub}": use one of ${known.join(', ')}`;
+}
+
 /** Thrown from `.fail` after the report is written, so nothing reports it twice. */
 class ReportedError extends Error {}
 
@@ -47,7 +64,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
       .example('$0 doctor', 'is this host ready for CNI?')
       .fail((message, error) => {
         if (error) report(formatError(error), 1);
-        else report(`dockcni: ${message}\nrun \`dockcni --help\` for usage`, 2);
+        else report(`dockcni: ${groupProblem(argv, chosen) ?? message}\nrun \`${helpFor(argv, chosen)}\` for usage`, 2);
         throw new ReportedError(message ?? error?.message);
       })
       .help()

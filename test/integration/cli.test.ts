@@ -153,8 +153,8 @@ test('flags as Docker users write them, numbers checked when parsed, errors nami
   t.regex((await dockcni(['inspect', c, '-o', 'text', ...d.flags])).stdout, /NETWORK +IFACE +ADDRESSES +MAC +STATE\nports +eth0 +10\.1\.0\.2\/24 +- +wired/);
   t.is((await dockcni(['detach', c, ...d.flags])).exitCode, 0);
   for (const [args, message] of [
-    [['ls', '--timeout', 'abc'], /invalid --timeout "abc": must be a number of seconds, at least 0\.1/],
-    [['ls', '--timeout', '0'], /invalid --timeout "0"/],
+    [['gc', '--timeout', 'abc'], /invalid --timeout "abc": must be a number of seconds, at least 0\.1/],
+    [['doctor', '--timeout', '0'], /invalid --timeout "0"/],
     [['gc', '--sandbox-grace', 'soon'], /invalid --sandbox-grace "soon"/],
     [['daemon', '--concurrency', '0'], /invalid --concurrency "0": must be a whole number of containers, at least 1/],
     [['run', '-p', '99999:80', 'img'], /invalid -p\/--publish "99999:80": port 99999 is outside 1-65535/],
@@ -224,4 +224,28 @@ test('every dockcni command and flag the README and the examples show exists in 
     t.not(help, '', `${where}: \`dockcni ${command}\` is a command`);
     for (const flag of flags) t.regex(help, new RegExp(`(^|[\\s,])${flag.replace(/-/g, '\\-')}[\\s,]`, 'm'), `${where}: \`dockcni ${command}\` has ${flag}`);
   }
+});
+
+test('help as a newcomer meets it: usage errors point at the right --help; shared path flags grouped apart; every flag described; ls -q', async (t) => {
+  const cases = [
+    [['cni', 'add'], /Not enough non-option arguments: got 0, need at least 2\nrun `dockcni cni add --help` for usage/],
+    [['cni', 'foo'], /unknown cni command "foo": use one of add, check, del, gc, status, version\nrun `dockcni cni --help` for usage/],
+    [['networks'], /name a networks command: ls, inspect, validate\nrun `dockcni networks --help` for usage/],
+    [['ls', '--bogus'], /Unknown argument: bogus\nrun `dockcni ls --help` for usage/],
+  ] as const;
+  for (const [args, message] of cases) {
+    const r = await dockcni([...args], { reject: false });
+    t.is(r.exitCode, 2, args.join(' '));
+    t.regex(r.stderr, message, args.join(' '));
+  }
+  for (const command of [['ls'], ['gc'], ['daemon'], ['cni', 'add'], ['attach'], ['version']]) {
+    const help = (await dockcni([...command, '--help'])).stdout;
+    t.regex(help, /Paths \(shared by every command\):\n\s+--conf-dir/, command.join(' '));
+    const own = help.slice(help.indexOf('Options:'), help.indexOf('Examples:'));
+    for (const line of own.split('\n').filter((l) => /^\s+(-\w, )?--[a-z]/.test(l))) {
+      t.regex(line, /^\s+(-\w, )?--[\w-]+(, --?[\w-]+)*\s{2,}\S/, `${command.join(' ')}: a description for ${line.trim().split(/\s+/)[0]}`);
+    }
+  }
+  t.notRegex((await dockcni(['ls', '--help'])).stdout, /--timeout|--trace/, 'ls runs no plugin: no plugin flags');
+  t.is((await dockcni(['ls', '-q', '--state-dir', await tempDir(t)])).stdout, '');
 });

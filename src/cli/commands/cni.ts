@@ -76,7 +76,7 @@ function attachmentOptions<T>(yargs: Argv<T>) {
     .option('ifname', { type: 'string', default: process.env['CNI_IFNAME'] ?? 'eth0', describe: 'CNI_IFNAME [env CNI_IFNAME]' })
     .option('args', { type: 'string', describe: 'CNI_ARGS as "K=V;K2=V2" [env CNI_ARGS]' })
     .option('cap-args', { type: 'string', describe: 'capability args as JSON [env CAP_ARGS]' })
-    .option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'json' as const });
+    .option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'json' as const, describe: 'output format' });
 }
 
 function network(argv: CniFlags & { readonly network: string }): NetworkConfigList {
@@ -132,7 +132,7 @@ interface NetworkOnlyArgs extends CniFlags {
 function networkOnlyOptions<T>(yargs: Argv<T>) {
   return withCniFlags(yargs)
     .positional('network', { type: 'string', demandOption: true })
-    .option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const });
+    .option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const, describe: 'output format' });
 }
 
 const gc: CommandModule<object, NetworkOnlyArgs> = {

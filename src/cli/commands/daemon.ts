@@ -40,9 +40,9 @@ export const daemonCommand: CommandModule<object, Args> = {
     .option('retries', { type: 'string', default: '2', coerce: numeric('--retries', { min: 0, integer: true, unit: 'retries', example: 2 }), describe: 'retries of a failure that may pass (CNI code 11, a hang or crash), with doubling backoff from 1 s' })
     .option('allow-networks', { type: 'string', describe: 'comma-separated networks labels may ask for [default: all]' })
     .option('allow-args', { type: 'string', describe: 'comma-separated CNI_ARGS keys dockcni.args may set ("" = none) [default: any but the identity and address keys]' })
-    .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const })
+    .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'one line per event: key=value text, or JSON for log shippers' })
     .option('metrics-addr', { type: 'string', describe: 'serve /metrics and /healthz on PORT (loopback) or HOST:PORT' })
-    .option('debug', { type: 'boolean', default: false }) as unknown as Argv<Args>,
+    .option('debug', { type: 'boolean', default: false, describe: 'log debug lines too (containers skipped, and why)' }) as unknown as Argv<Args>,
   handler: async (argv) => {
     const log = new StreamLogger(process.stderr, argv.logFormat, argv.debug);
     const metrics = new Metrics();

@@ -15,7 +15,7 @@ const MARK: Record<CheckStatus, string> = { ok: '✓', warn: '!', fail: '✗' };
 export const doctorCommand: CommandModule<object, Args> = {
   command: CATALOG.doctor.usage,
   describe: CATALOG.doctor.describe,
-  builder: (y) => withDockerFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const })
+  builder: (y) => withDockerFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const, describe: 'output format' })
     .example('$0 doctor', 'every check, with the fix for each that fails') as unknown as Argv<Args>,
   handler: async (argv) => {
     const results = await runChecks({ ...await contextFrom(argv), describe: { leftover: describeLeftover, host: describeHostLeftover } });

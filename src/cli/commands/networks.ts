@@ -13,7 +13,7 @@ interface Args extends CniFlags {
   readonly network?: string;
 }
 
-const withOutput = <T>(y: Argv<T>) => withCniFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const });
+const withOutput = <T>(y: Argv<T>) => withCniFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const, describe: 'output format' });
 
 function summary(list: NetworkConfigList) {
   return { name: list.name, cniVersion: list.cniVersion, plugins: list.plugins.map((p) => p.type), source: list.source };

@@ -4,23 +4,30 @@ import { ResultCache } from '../../cni/result-cache.js';
 import { describeHostLeftover, describeLeftover } from '../describe.js';
 import { DockcniError } from '../../errors.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
-import { pathsFrom, withCniFlags, withDockerFlags, type CniFlags, type DockerFlags } from '../flags.js';
+import { pathsFrom, withDockerFlags, withPathFlags, type DockerFlags } from '../flags.js';
+import type { PathFlags } from '../../paths.js';
 import { table } from '../output.js';
 
-interface LsArgs extends CniFlags {
+interface LsArgs extends PathFlags {
   readonly output: 'json' | 'text';
+  readonly quiet: boolean;
   readonly container?: string;
 }
 
-const withOutput = <T>(y: Argv<T>) => y.option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const });
+const withOutput = <T>(y: Argv<T>) => y.option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const, describe: 'output format' });
 
 /** `ls` reads the state on disk only: it works while the daemon (or Docker) is down. */
 export const lsCommand: CommandModule<object, LsArgs> = {
   command: CATALOG.ls.usage,
   describe: CATALOG.ls.describe,
-  builder: (y) => withOutput(withCniFlags(y)).example('$0 ls', '').example('$0 ls -o json', '') as unknown as Argv<LsArgs>,
+  builder: (y) => withOutput(withPathFlags(y)).option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'container ids only, one per line (as docker ps -q)' })
+    .example('$0 ls', '').example('$0 ls -q | xargs -r -n1 dockcni detach', 'detach everything dockcni wired').example('$0 ls -o json', '') as unknown as Argv<LsArgs>,
   handler: async (argv) => {
     const records = await new AttachmentStore(pathsFrom(argv).stateDir).list();
+    if (argv.quiet) {
+      process.stdout.write(records.map((r) => `${r.containerId}\n`).join(''));
+      return;
+    }
     if (argv.output === 'json') {
       process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
       return;
@@ -36,7 +43,7 @@ export const inspectCommand: CommandModule<object, LsArgs> = {
   command: CATALOG.inspect.usage,
   describe: CATALOG.inspect.describe,
   // JSON by default, as `docker inspect`.
-  builder: (y) => withCniFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'json' as const })
+  builder: (y) => withPathFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'json' as const, describe: 'output format' })
     .positional('container', { type: 'string', demandOption: true }).example('$0 inspect web', '').example('$0 inspect web -o text', '') as unknown as Argv<LsArgs>,
   handler: async (argv) => {
     const paths = pathsFrom(argv);

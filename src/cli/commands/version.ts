@@ -36,7 +36,7 @@ function pluginFiles(dirs: readonly string[]): { plugin: string; file: string }[
 export const versionCommand: CommandModule<object, Args> = {
   command: CATALOG.version.usage,
   describe: CATALOG.version.describe,
-  builder: (y) => withDockerFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const })
+  builder: (y) => withDockerFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const, describe: 'output format' })
     .example('$0 version', 'dockcni, Node, Docker and every plugin on the plugin path') as unknown as Argv<Args>,
   handler: async (argv) => {
     const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
