@@ -27,7 +27,8 @@ export async function contextFrom(flags: DockerFlags, onProgress?: (step: string
   const paths = pathsFrom(flags);
   // dockerode is loaded only by the commands that talk to Docker: `dockcni cni …` starts faster without it.
   const { DockerodeClient } = await import('../docker/dockerode-client.js');
-  const docker = new DockerodeClient(flags.dockerHost);
+  const { resolveDockerEndpoint } = await import('../docker/endpoint.js');
+  const docker = new DockerodeClient(resolveDockerEndpoint(flags.dockerHost));
   const engine = engineFrom(flags, paths, observe, signal);
   const store = new AttachmentStore(paths.stateDir);
   const pins = new BindMountPins(pinsDir(paths));

@@ -1,6 +1,7 @@
 import type Docker from 'dockerode';
 import { DockerApiError } from '../errors.js';
 import type { ContainerInfo, DockerClient, DockerEvent, EventSubscription } from './docker-client.js';
+import { tlsFiles, type DockerEndpoint } from './endpoint.js';
 import { loadDockerode } from './load-dockerode.js';
 
 const statusOf = (error: unknown): number | undefined => (error as { statusCode?: number }).statusCode;
@@ -29,24 +30,25 @@ function toInfo(c: Inspect): ContainerInfo {
   };
 }
 
-const DEFAULT_DOCKER_HOST = 'unix:///var/run/docker.sock';
-
-/** dockerode's options for an endpoint: a unix socket (`unix://…` or a path) or `tcp://host:port`. */
-function dockerOptions(target: string): Docker.DockerOptions {
+/** dockerode's options for an endpoint: a unix socket (`unix://…` or a path) or `tcp://host:port`, with TLS when it has certificates. */
+function dockerOptions(endpoint: DockerEndpoint): Docker.DockerOptions {
+  const target = endpoint.host;
   if (target.startsWith('unix://')) return { socketPath: target.slice('unix://'.length) };
   if (target.startsWith('/')) return { socketPath: target };
   const url = new URL(target.replace(/^tcp:/, 'http:'));
-  return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
+  const tls = tlsFiles(endpoint);
+  if (tls === undefined) return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
+  return { host: url.hostname, port: Number(url.port || 2376), protocol: 'https', ...tls };
 }
 
 export class DockerodeClient implements DockerClient {
   private readonly docker: Docker;
-  /** Where Docker is: --docker-host, else DOCKER_HOST, else the default socket; named in errors. */
+  /** Where Docker is, found as the docker CLI finds it (`resolveDockerEndpoint`); named in errors. */
   private readonly target: string;
 
-  constructor(host?: string) {
-    this.target = host ?? process.env['DOCKER_HOST'] ?? DEFAULT_DOCKER_HOST;
-    this.docker = new (loadDockerode())(dockerOptions(this.target));
+  constructor(endpoint: DockerEndpoint) {
+    this.target = `${endpoint.host} (from ${endpoint.from})`;
+    this.docker = new (loadDockerode())(dockerOptions(endpoint));
   }
 
   async ping() {
@@ -55,7 +57,7 @@ export class DockerodeClient implements DockerClient {
       return { apiVersion: v.ApiVersion, version: v.Version };
     } catch (error) {
       throw new DockerApiError(`cannot reach the Docker daemon at ${this.target}: ${(error as Error).message}`, statusOf(error), {
-        cause: error, fix: 'start dockerd, or point --docker-host (or DOCKER_HOST) at its socket',
+        cause: error, fix: 'start dockerd, or point --docker-host (or DOCKER_HOST, or `docker context use`) at it',
       });
     }
   }

@@ -29,11 +29,8 @@ export interface AppRunner {
  * its engine. No shell: the arguments go as a list.
  */
 export class DockerCliRunner implements AppRunner {
-  private readonly env: Record<string, string>;
-
-  constructor(dockerHost: string | undefined) {
-    this.env = dockerHost ? { DOCKER_HOST: dockerHost } : {};
-  }
+  /** `env`: what the docker CLI needs to reach the endpoint dockcni's API client uses (`dockerCliEnv`). */
+  constructor(private readonly env: Readonly<Record<string, string>>) {}
 
   start(dockerRunArgs: readonly string[], cidfile?: string): AppProcess {
     const own = cidfile === undefined ? mkdtempSync(path.join(tmpdir(), 'dockcni-run-')) : undefined;

@@ -249,3 +249,19 @@ test('help as a newcomer meets it: usage errors point at the right --help; share
   t.notRegex((await dockcni(['ls', '--help'])).stdout, /--timeout|--trace/, 'ls runs no plugin: no plugin flags');
   t.is((await dockcni(['ls', '-q', '--state-dir', await tempDir(t)])).stdout, '');
 });
+
+test('the Docker endpoint: the API client follows the current docker context as the docker CLI does', async (t) => {
+  const { createHash } = await import('node:crypto');
+  const { writeFile: write } = await import('node:fs/promises');
+  const dir = await tempDir(t);
+  const id = createHash('sha256').update('elsewhere').digest('hex');
+  await mkdir(path.join(dir, 'contexts', 'meta', id), { recursive: true });
+  await write(path.join(dir, 'config.json'), JSON.stringify({ currentContext: 'elsewhere' }));
+  const socket = path.join(dir, 'nobody-here.sock');
+  await write(path.join(dir, 'contexts', 'meta', id, 'meta.json'), JSON.stringify({ Name: 'elsewhere', Endpoints: { docker: { Host: `unix://${socket}` } } }));
+  const env = { DOCKER_CONFIG: dir };
+  const cli = await sh('env', [`DOCKER_CONFIG=${dir}`, 'docker', 'version', '--format', '{{.Server.Version}}'], { reject: false });
+  t.regex(cli.stderr, new RegExp(socket.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')), 'the docker CLI goes to the context\'s socket');
+  const doctor = JSON.parse((await dockcni(['doctor', '-o', 'json', '--state-dir', path.join(dir, 'state'), '--run-dir', path.join(dir, 'run')], { reject: false, env })).stdout) as { checks: { check: string; found: string }[] };
+  t.regex(doctor.checks.find((c) => c.check === 'docker')?.found ?? '', new RegExp(`cannot reach the Docker daemon at unix://${socket.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(from docker context elsewhere\\)`));
+});

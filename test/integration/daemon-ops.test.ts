@@ -22,6 +22,9 @@ test('metrics on loopback, health, JSON logs, and DNS from the result in resolv.
   t.regex(metrics, /^dockcni_operations_total\{operation="add",result="ok"\} 1$/m);
   t.regex(metrics, /^dockcni_operation_duration_seconds_count\{operation="add"\} 1$/m);
   t.regex(metrics, /^dockcni_up 1$/m);
+  // Prometheus' own linter (Debian's prometheus package; test/host/setup.js installs it).
+  const lint = await sh('promtool', ['check', 'metrics'], { reject: false, input: metrics });
+  t.is(lint.exitCode, 0, `promtool check metrics: ${lint.stdout}${lint.stderr}`);
   for (const plugin of ['bridge', 'firewall', 'fixture']) t.regex(metrics, new RegExp(`^dockcni_plugin_duration_seconds_count\\{plugin="${plugin}",command="ADD"\\} 1$`, 'm'));
   t.is((await fetch('http://127.0.0.1:19584/healthz')).status, 200);
   const listening = await sh('ss', ['-ltnH', 'sport = :19584'], { reject: false });

@@ -1,3 +1,4 @@
+import { dockerCliEnv, resolveDockerEndpoint } from '../../docker/endpoint.js';
 import { DockerCliRunner } from '../../run/app-runner.js';
 import { parseRunArgs } from '../../run/run-args.js';
 import { DEFAULT_SANDBOX_IMAGE, runWithCni } from '../../run/run.js';
@@ -48,7 +49,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     for (const s of forward) process.on(s, onSignal);
     try {
       return await runWithCni(args, {
-        app: new DockerCliRunner(flag('docker-host')),
+        app: new DockerCliRunner(dockerCliEnv(resolveDockerEndpoint(flag('docker-host')))),
         // Loaded here, not at the top: the engine and dockerode load while Docker starts the sandbox.
         context: async () => (await import('../context.js')).contextFrom(flags, (step) => spinner.step(step)),
         onApp: (started) => { spinner.done(); app = started; },
