@@ -265,3 +265,13 @@ test('the Docker endpoint: the API client follows the current docker context as 
   const doctor = JSON.parse((await dockcni(['doctor', '-o', 'json', '--state-dir', path.join(dir, 'state'), '--run-dir', path.join(dir, 'run')], { reject: false, env })).stdout) as { checks: { check: string; found: string }[] };
   t.regex(doctor.checks.find((c) => c.check === 'docker')?.found ?? '', new RegExp(`cannot reach the Docker daemon at unix://${socket.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(from docker context elsewhere\\)`));
 });
+
+test('npm run demo\'s script: two containers wired on the embedded network ping each other, then everything goes', async (t) => {
+  const hadBridge = (await sh('ip', ['link', 'show', 'dockcni0'], { reject: false })).exitCode === 0;
+  t.teardown(async () => { if (!hadBridge) await sh('ip', ['link', 'del', 'dockcni0'], { reject: false }); });
+  const r = await execa('node', [path.join(ROOT, 'examples/demo.mjs')], { cwd: ROOT, env: { DEMO_SANDBOX_IMAGE: 'dockcni-test-pause:latest' }, timeout: 120_000 });
+  t.regex(r.stdout, /demo-a eth0 10\.199\.\d+\.\d+\ndemo-b eth0 10\.199\.\d+\.\d+/);
+  t.regex(r.stdout, /2 packets transmitted, 2 packets received/);
+  t.regex(r.stdout, /removed run sandbox demo-a\.sandbox/);
+  t.deepEqual((await sh('docker', ['ps', '-aq', '--filter', 'name=demo-'])).stdout.trim(), '');
+});

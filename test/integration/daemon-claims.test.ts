@@ -59,11 +59,12 @@ test('SIGTERM: an ADD in flight finishes and is recorded before the daemon exits
 test('the bandwidth label through the daemon shapes the container\'s traffic; gc while the daemon runs removes nothing live', async (t) => {
   const d = await dirs(t);
   const net = await bridgeNetwork(t, d.confDir, d.root, 64, [{ type: 'bandwidth', capabilities: { bandwidth: true } }]);
-  await startDaemon(t, d);
+  const daemon = await startDaemon(t, d, ['--trace']);
   const a = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.bandwidth=ingressRate=8M,egressRate=4M']);
   const b = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
   const ipA = await waitFor('a wired', () => addressOf(a));
   await waitFor('b wired', () => addressOf(b));
+  t.regex(daemon.log(), /── ADD bandwidth \(\/usr\/lib\/cni\/bandwidth\) ──[\s\S]*"ingressRate": 8000000/, '--trace on the daemon shows each call');
   const qdiscs = (await sh('tc', ['qdisc', 'show'])).stdout;
   t.regex(qdiscs, /tbf .* rate 8Mbit/, 'ingress shaping on the host-side veth');
   t.regex(qdiscs, /tbf .* rate 4Mbit/, 'egress shaping on the ifb device');

@@ -96,8 +96,9 @@ test('gc: a container killed while no daemon runs leaves leftovers; --dry-run li
   t.regex(dry.stdout, new RegExp(`would remove attachment of .* \\(${doomed.slice(0, 12)}\\) on ${net.name}: container is gone`));
   t.is((await reservations(net)).length, 3, 'dry run removes nothing');
 
-  const gc = await execa('node', [BIN, 'gc', ...d.flags]);
+  const gc = await execa('node', [BIN, 'gc', '--trace', ...d.flags]);
   t.regex(gc.stdout, new RegExp(`removed attachment of .* \\(${doomed.slice(0, 12)}\\)`));
+  t.regex(gc.stderr, new RegExp(`── DEL portmap[\\s\\S]*CNI_CONTAINERID=${doomed}`), '--trace on gc shows the DELs it runs');
   t.is((await reservations(net)).length, 2);
   t.deepEqual(await rulesMentioning(doomed), []);
   const again = await execa('node', [BIN, 'gc', ...d.flags]);

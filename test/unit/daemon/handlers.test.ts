@@ -136,22 +136,27 @@ test('only failures that may pass are retried: a network mode other than none is
   t.regex(log.text(), /network mode \\"default\\", not \\"none\\".*"fix":"start it with --network none/);
 });
 
+/** A daemon on a fake Docker whose collector finds nothing; `onScan` runs (and may throw) on each scan. */
+function daemonOn(docker: FakeDocker, wirer: FakeWirer, onScan: () => Promise<void>) {
+  const log = new MemoryLog();
+  const metrics = new Metrics();
+  const collector = {
+    scan: async () => { await onScan(); return { leftovers: [], labelled: [], records: [], skippedCache: [], foreignCache: [] }; },
+    remove: async () => [],
+    cniGc: async () => ({ deleted: [], errors: [] }),
+  } as unknown as Collector;
+  const handlers = new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: 'stop', retries: 0, retryDelayMs: 1 });
+  const daemon = new Daemon({ docker, handlers, collector, log, metrics, concurrency: 2 });
+  const until = async (what: () => boolean) => { for (let i = 0; i < 400 && !what(); i++) await new Promise((r) => setTimeout(r, 25)); };
+  return { daemon, running: daemon.run(), log, metrics, until };
+}
+
 test('Docker unreachable: the daemon retries, connects, reconciles, follows events, and stops cleanly', async (t) => {
   const docker = new FakeDocker();
   docker.pingFailures = 2;
   const wirer = new FakeWirer();
-  const log = new MemoryLog();
-  const metrics = new Metrics();
   let reconciles = 0;
-  const collector = {
-    scan: async () => { reconciles++; return { leftovers: [], labelled: [], records: [], skippedCache: [], foreignCache: [] }; },
-    remove: async () => [],
-    cniGc: async () => ({ deleted: [], errors: [] }),
-  } as unknown as Collector;
-  const h = new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: 'stop', retries: 0, retryDelayMs: 1 });
-  const daemon = new Daemon({ docker, handlers: h, collector, log, metrics, concurrency: 2 });
-  const running = daemon.run();
-  const until = async (what: () => boolean) => { for (let i = 0; i < 200 && !what(); i++) await new Promise((r) => setTimeout(r, 25)); };
+  const { daemon, running, log, metrics, until } = daemonOn(docker, wirer, async () => { reconciles++; });
   await until(() => reconciles > 0);
   t.regex(log.text(), /Docker unavailable; retrying .*ENOENT/);
   t.true(metrics.healthy);
@@ -171,23 +176,12 @@ test('a reconcile that fails is retried on its own: one subscription, each event
   const docker = new FakeDocker();
   docker.malformedLines = ['{not json'];
   const wirer = new FakeWirer();
-  const log = new MemoryLog();
-  const metrics = new Metrics();
   let attempts = 0;
   let reconciled = false;
-  const collector = {
-    scan: async () => {
-      if (++attempts <= 2) throw new Error('/var/lib/cni/results/x: not a cniCacheV1 entry');
-      reconciled = true;
-      return { leftovers: [], labelled: [], records: [], skippedCache: [], foreignCache: [] };
-    },
-    remove: async () => [],
-    cniGc: async () => ({ deleted: [], errors: [] }),
-  } as unknown as Collector;
-  const h = new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: 'stop', retries: 0, retryDelayMs: 1 });
-  const daemon = new Daemon({ docker, handlers: h, collector, log, metrics, concurrency: 2 });
-  const running = daemon.run();
-  const until = async (what: () => boolean) => { for (let i = 0; i < 400 && !what(); i++) await new Promise((r) => setTimeout(r, 25)); };
+  const { daemon, running, log, until } = daemonOn(docker, wirer, async () => {
+    if (++attempts <= 2) throw new Error('/var/lib/cni/results/x: not a cniCacheV1 entry');
+    reconciled = true;
+  });
   await until(() => reconciled);
   t.true(reconciled);
   t.regex(log.text(), /error reconcile failed; retrying .*not a cniCacheV1 entry/);
@@ -225,4 +219,16 @@ test('shutdown: a wiring waiting to be retried is given up at once, without the 
   t.is(wirer.wired.length, 1);
   t.deepEqual(docker.calls, [], 'no policy applied on the way out');
   t.regex(log.text(), /shutting down: wiring not retried/);
+});
+
+test('retries back off, doubling from --retry delay', async (t) => {
+  const docker = new FakeDocker();
+  docker.add(ID, { 'dockcni.networks': 'front' });
+  const at: number[] = [];
+  const wirer = new FakeWirer(3, undefined, () => at.push(performance.now()));
+  const h = new ContainerHandlers({ docker, wirer, log: new MemoryLog(), metrics: new Metrics(), labels: {}, onFailure: 'stop', retries: 3, retryDelayMs: 40 });
+  await h.started(ID);
+  const gaps = at.slice(1).map((x, i) => x - (at[i] ?? 0));
+  t.is(gaps.length, 3);
+  t.true(gaps[0]! >= 40 && gaps[1]! >= 80 && gaps[2]! >= 160, `gaps ${gaps.map((g) => g.toFixed(0)).join(', ')} ms`);
 });
