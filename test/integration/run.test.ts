@@ -122,7 +122,7 @@ test('the app sees --dns, --add-host, --hostname and --mac-address, which dockcn
   t.regex(r.stdout, /^nameserver 10\.231\.37\.53$/m);
   t.regex(r.stdout, /^search corp\.example$/m);
   t.regex(r.stdout, /^10\.231\.37\.9\tdb\.internal$/m);
-  t.regex(r.stdout, /^10\.231\.37\.\d+\twebhost\t# dockcni$/m, 'its own name on its CNI address');
+  t.regex(r.stdout, /^10\.231\.37\.\d+\twebhost( \S+)?\t# dockcni$/m, 'its own name on its CNI address');
   t.regex(r.stdout, /^webhost$/m);
   t.regex(r.stdout, /link\/ether 02:42:0a:e7:25:0b/);
   t.regex(r.stderr, /── ADD bridge \(\/usr\/lib\/cni\/bridge\) ──[\s\S]*"mac": "02:42:0a:e7:25:0b"/);
