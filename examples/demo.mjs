@@ -6,8 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const bin = fileURLToPath(new URL('../bin/dockcni.js', import.meta.url));
-const image = process.env.DEMO_IMAGE ?? 'dockcni-test-busybox:latest';
-const sandbox = process.env.DEMO_SANDBOX_IMAGE ?? 'dockcni-test-pause:latest';
+// Any image with ip and ping, and any image that waits (kubelet's pause); `npm run demo` points both at
+// images it builds locally, for machines that cannot pull.
+const image = process.env.DEMO_IMAGE ?? 'busybox:latest';
+const sandbox = process.env.DEMO_SANDBOX_IMAGE ?? 'registry.k8s.io/pause:3.9';
 const run = (file, args) => execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
 const dockcni = (...args) => run('node', [bin, ...args]);
 const step = (text) => console.log(`\n== ${text}`);

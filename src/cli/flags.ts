@@ -11,10 +11,17 @@ export function numeric(flag: string, { min, integer = false, unit, example }: {
     const text = String(value);
     const n = Number(text);
     if (text.trim() === '' || !Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
-      throw new InvalidInputError(flag, text, `must be ${integer ? 'a whole number' : 'a number'} of ${unit}, at least ${min}`, `write e.g. ${flag} ${example}`);
+      rejected = new InvalidInputError(flag, text, `must be ${integer ? 'a whole number' : 'a number'} of ${unit}, at least ${min}`, `write e.g. ${flag} ${example}`);
+      throw rejected;
     }
     return n;
   };
+}
+
+/** yargs hands a coerce error on as a plain YError; the CLI takes the original back, with its fix. */
+let rejected: InvalidInputError | undefined;
+export function rejectedFlag(message: string | undefined): InvalidInputError | undefined {
+  return rejected !== undefined && rejected.message === message ? rejected : undefined;
 }
 
 /** Flags every command that touches CNI shares. */

@@ -1,6 +1,7 @@
 import { setFlagsFromString } from 'node:v8';
 import type { CommandModule } from 'yargs';
 import { CATALOG, type CatalogEntry, type CommandName } from './commands/catalog.js';
+import { rejectedFlag } from './flags.js';
 import { formatError } from './output.js';
 
 /** The --help that covers what the user was typing: `dockcni cni add --help`, not the top level. */
@@ -63,7 +64,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
       .example('$0 run --rm -p 8080:80 IMAGE', 'docker run, wired on the embedded dockcni network')
       .example('$0 doctor', 'is this host ready for CNI?')
       .fail((message, error) => {
-        if (error) report(formatError(error), 1);
+        if (error) report(formatError(rejectedFlag(error.message) ?? error), 1);
         else report(`dockcni: ${groupProblem(argv, chosen) ?? message}\nrun \`${helpFor(argv, chosen)}\` for usage`, 2);
         throw new ReportedError(message ?? error?.message);
       })

@@ -164,6 +164,7 @@ test('flags as Docker users write them, numbers checked when parsed, errors nami
     t.not(r.exitCode, 0, args.join(' '));
     t.regex(r.stderr, message, args.join(' '));
   }
+  t.regex((await dockcni(['gc', '--timeout', 'abc'], { reject: false })).stderr, /\n {2}fix: write e\.g\. --timeout 120$/m, 'with its fix');
   const missing = await dockcni(['networks', 'validate', '--conf-dir', path.join(d.root, 'nonexistent')], { reject: false });
   t.is(missing.exitCode, 1);
   t.regex(missing.stderr, /conf dir .*nonexistent does not exist: nothing there to validate/);
@@ -269,7 +270,7 @@ test('the Docker endpoint: the API client follows the current docker context as 
 test('npm run demo\'s script: two containers wired on the embedded network ping each other, then everything goes', async (t) => {
   const hadBridge = (await sh('ip', ['link', 'show', 'dockcni0'], { reject: false })).exitCode === 0;
   t.teardown(async () => { if (!hadBridge) await sh('ip', ['link', 'del', 'dockcni0'], { reject: false }); });
-  const r = await execa('node', [path.join(ROOT, 'examples/demo.mjs')], { cwd: ROOT, env: { DEMO_SANDBOX_IMAGE: 'dockcni-test-pause:latest' }, timeout: 120_000 });
+  const r = await execa('node', [path.join(ROOT, 'examples/demo.mjs')], { cwd: ROOT, env: { DEMO_IMAGE: 'dockcni-test-busybox:latest', DEMO_SANDBOX_IMAGE: 'dockcni-test-pause:latest' }, timeout: 120_000 });
   t.regex(r.stdout, /demo-a eth0 10\.199\.\d+\.\d+\ndemo-b eth0 10\.199\.\d+\.\d+/);
   t.regex(r.stdout, /2 packets transmitted, 2 packets received/);
   t.regex(r.stdout, /removed run sandbox demo-a\.sandbox/);
