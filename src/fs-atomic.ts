@@ -3,20 +3,15 @@ import { readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
-/** State and cache dirs are root-only: results name containers, addresses and netns paths. */
-export async function ensurePrivateDir(dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-}
-
 /**
- * Write, then rename: a reader sees the old file or the new one, never half of one. Mode 0600. No fsync,
+ * Write, then rename (by default 0600 in a 0700 dir: results name containers, addresses and netns paths): a reader sees the old file or the new one, never half of one. Mode 0600. No fsync,
  * as libcni writes its cache: it guards only against power loss, after which every netns is gone and
  * reconcile/gc work from whatever survived, and on a real disk it would add milliseconds to each wiring.
  */
-export async function writeFileAtomic(file: string, data: string | Buffer): Promise<void> {
-  await ensurePrivateDir(path.dirname(file));
+export async function writeFileAtomic(file: string, data: string | Buffer, modes: { file: number; dir: number } = { file: 0o600, dir: 0o700 }): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true, mode: modes.dir });
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  await writeFile(tmp, data, { flag: 'wx', mode: 0o600 });
+  await writeFile(tmp, data, { flag: 'wx', mode: modes.file });
   try {
     await rename(tmp, file);
   } catch (error) {

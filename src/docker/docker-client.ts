@@ -42,4 +42,6 @@ export interface DockerClient {
   kill(id: string): Promise<void>;
   /** Force-removes; a container already gone is not an error. */
   remove(id: string): Promise<void>;
+  /** The subnets of Docker's own networks, so that a CNI network is not made to overlap one. */
+  networkSubnets(): Promise<{ readonly network: string; readonly subnet: string }[]>;
 }

@@ -140,6 +140,15 @@ export class DockerodeClient implements DockerClient {
     }
   }
 
+  async networkSubnets(): Promise<{ network: string; subnet: string }[]> {
+    try {
+      const networks = await this.docker.listNetworks();
+      return networks.flatMap((n) => (n.IPAM?.Config ?? []).filter((c) => typeof c.Subnet === 'string').map((c) => ({ network: n.Name, subnet: c.Subnet as string })));
+    } catch (error) {
+      throw wrap('list networks', error);
+    }
+  }
+
   async remove(id: string): Promise<void> {
     try {
       await this.docker.getContainer(id).remove({ force: true, v: true });

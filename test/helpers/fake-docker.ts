@@ -60,4 +60,5 @@ export class FakeDocker implements DockerClient {
   async stop(id: string) { this.calls.push(`stop ${id}`); }
   async kill(id: string) { this.calls.push(`kill ${id}`); }
   async remove(id: string) { this.calls.push(`remove ${id}`); this.containers.delete(id); }
+  async networkSubnets() { return [{ network: 'bridge', subnet: '172.17.0.0/16' }]; }
 }

@@ -25,7 +25,7 @@ function hostState() {
     ...lines(out('docker', ['ps', '-aq']), /./).map((l) => `container ${l}`),
     ...lines(out('ip', ['netns', 'list']), /./).map((l) => `netns ${l}`),
     ...lines(out('iptables-save', []), /^:CNI-(DN-|SN-)?[0-9a-f]{20,}/).map((l) => `iptables chain ${l.split(' ')[0]}`),
-    ...lines(out('ip', ['-o', 'link']), /veth|dcbr|dockcni0/).map((l) => `link ${l.split(':')[1]?.trim().split('@')[0]}`),
+    ...lines(out('ip', ['-o', 'link']), /veth|dcbr|dockcni0|dc-/).map((l) => `link ${l.split(':')[1]?.trim().split('@')[0]}`),
     // dockerd's own pins (/run/docker/netns/default, made on its first bridged container) are Docker's state.
     ...lines(readFileSync('/proc/mounts', 'utf8'), /^nsfs /).map((l) => l.split(' ')[1] ?? '').filter((p) => !/^\/(var\/)?run\/docker\//.test(p)).map((p) => `netns pin ${p}`),
     ...lines(out('iptables', ['-w', '-S', 'CNI-ADMIN']), /dockcni/).map((l) => `iptables rule ${l}`),

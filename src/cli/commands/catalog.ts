@@ -16,7 +16,7 @@ export type CommandName = 'cni' | 'networks' | 'daemon' | 'ls' | 'inspect' | 'gc
 
 export const CATALOG: Readonly<Record<CommandName, CatalogEntry>> = {
   cni: { usage: 'cni <command>', subcommands: ['add', 'check', 'del', 'gc', 'status', 'version'], describe: 'run CNI operations by hand (the cnitool contract, and more)', load: async () => (await import('./cni.js')).cniCommand },
-  networks: { usage: 'networks <command>', subcommands: ['ls', 'inspect', 'validate'], describe: 'list, inspect and validate CNI networks', load: async () => (await import('./networks.js')).networksCommand },
+  networks: { usage: 'networks <command>', subcommands: ['ls', 'inspect', 'validate', 'create', 'rm'], describe: 'list, inspect, validate, create and remove CNI networks', load: async () => (await import('./networks.js')).networksCommand },
   daemon: { usage: 'daemon', describe: 'wire every container labelled dockcni.networks=… from Docker events (ADD on start, DEL on death)', load: async () => (await import('./daemon.js')).daemonCommand },
   ls: { usage: 'ls', describe: 'containers dockcni wired: networks, interfaces, addresses, state (from the state on disk)', load: async () => (await import('./state.js')).lsCommand },
   inspect: { usage: 'inspect <container>', describe: 'a container\'s attachment record and cached CNI results (id, id prefix or name)', load: async () => (await import('./state.js')).inspectCommand },

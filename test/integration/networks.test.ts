@@ -1,0 +1,97 @@
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { dockcni, hostTest, sh, uid } from '../helpers/host.js';
+import { addressOf, container, dirs, pingFrom } from '../helpers/docker.js';
+
+const test = hostTest();
+
+test('networks create: a bridge on a free subnet that containers use and talk on; rm refuses while attached, then removes file and bridge', async (t) => {
+  const d = await dirs(t);
+  const name = uid('nc');
+  const created = JSON.parse((await dockcni(['networks', 'create', name, '-o', 'json', ...d.flags])).stdout) as { subnets: string[]; file: string };
+  t.regex(created.subnets[0] ?? '', /^10\.220\.\d+\.0\/24$/);
+  t.teardown(async () => { await sh('ip', ['link', 'del', `dc-${name}`.slice(0, 15)], { reject: false }); });
+  t.is((await import('node:fs')).statSync(created.file).mode & 0o777, 0o644);
+  const ls = (await dockcni(['networks', 'ls', ...d.flags])).stdout;
+  t.regex(ls, new RegExp(`^${name} +bridge +${created.subnets[0]?.replace(/\./g, '\\.')} +0 `, 'm'));
+  const [a, b] = [await container(t, ['--network', 'none']), await container(t, ['--network', 'none'])];
+  await dockcni(['attach', a, '--network', name, ...d.flags]);
+  await dockcni(['attach', b, '--network', name, ...d.flags]);
+  const ipA = await addressOf(a) ?? '';
+  t.regex(ipA, new RegExp(`^${created.subnets[0]?.split('.').slice(0, 3).join('\\.')}\\.`));
+  t.true(await pingFrom(b, ipA), 'containers on it reach each other (firewall is in the chain)');
+  const refused = await dockcni(['networks', 'rm', name, ...d.flags], { reject: false });
+  t.is(refused.exitCode, 1);
+  t.regex(refused.stderr, new RegExp(`network ${name} has 2 container\\(s\\) attached`));
+  await dockcni(['detach', a, ...d.flags]);
+  const forced = await dockcni(['networks', 'rm', name, '--force', ...d.flags]);
+  t.regex(forced.stdout, new RegExp(`removed ${name} .*, detached `));
+  t.false(existsSync(created.file));
+  t.is((await sh('ip', ['link', 'show', `dc-${name}`.slice(0, 15)], { reject: false })).exitCode, 1, 'its bridge is gone too');
+});
+
+test('networks create: dual stack, --internal (no way out), and macvlan on a parent link', async (t) => {
+  const d = await dirs(t);
+  const dual = uid('nd');
+  await dockcni(['networks', 'create', dual, '--subnet', '10.220.201.0/24', '--subnet', 'fd00:dc:201::/64', ...d.flags]);
+  const internal = uid('ni');
+  await dockcni(['networks', 'create', internal, '--subnet', '10.220.202.0/24', '--internal', ...d.flags]);
+  for (const n of [dual, internal]) t.teardown(async () => { await sh('ip', ['link', 'del', `dc-${n}`.slice(0, 15)], { reject: false }); });
+  const c = await container(t, ['--network', 'none', '--sysctl', 'net.ipv6.conf.all.disable_ipv6=0']);
+  await dockcni(['attach', c, '--network', dual, '--network', internal, ...d.flags]);
+  const addrs = (await sh('docker', ['exec', c, 'ip', '-o', 'addr'])).stdout;
+  t.regex(addrs, /eth0 +inet 10\.220\.201\.\d+\/24/);
+  t.regex(addrs, /eth0 +inet6 fd00:dc:201::[0-9a-f]+\/64/);
+  t.regex(addrs, /eth1 +inet 10\.220\.202\.\d+\/24/);
+  const routes = (await sh('docker', ['exec', c, 'ip', 'route'])).stdout;
+  t.regex(routes, /^default via 10\.220\.201\.1 dev eth0/m);
+  t.notRegex(routes, /default via 10\.220\.202/, 'the internal network gives no way out');
+  const conf = JSON.parse(await readFile(path.join(d.confDir, `50-${internal}.conflist`), 'utf8')) as { plugins: { ipMasq?: boolean }[] };
+  t.false(conf.plugins[0]?.ipMasq, 'and no masquerade');
+  await dockcni(['detach', c, ...d.flags]);
+  // macvlan on a link of the test's own, standing in for the host's LAN NIC.
+  const parent = uid('dcpar');
+  await sh('ip', ['link', 'add', parent, 'type', 'veth', 'peer', 'name', `${parent}p`]);
+  t.teardown(async () => { await sh('ip', ['link', 'del', parent], { reject: false }); });
+  await sh('ip', ['link', 'set', parent, 'up']);
+  const lan = uid('nm');
+  await dockcni(['networks', 'create', lan, '-d', 'macvlan', '--parent', parent, '--subnet', '10.220.203.0/24', '--ip-range', '10.220.203.128/25', ...d.flags]);
+  const m = await container(t, ['--network', 'none']);
+  await dockcni(['attach', m, '--network', lan, ...d.flags]);
+  t.regex(await addressOf(m) ?? '', /^10\.220\.203\.(12[89]|1[3-9]\d|2\d\d)$/, 'from the --ip-range half');
+  await dockcni(['detach', m, ...d.flags]);
+  for (const n of [dual, internal, lan]) await dockcni(['networks', 'rm', n, ...d.flags]);
+});
+
+test('networks create refuses, naming the clash: a taken name, another CNI network, a Docker network, a host route, a missing parent; rm leaves hand-written files alone', async (t) => {
+  const d = await dirs(t);
+  const first = uid('nr');
+  await dockcni(['networks', 'create', first, '--subnet', '10.220.210.0/24', ...d.flags]);
+  t.teardown(async () => { await sh('ip', ['link', 'del', `dc-${first}`.slice(0, 15)], { reject: false }); });
+  // A route of the host's: a link of the test's own with an address.
+  const link = uid('dcrt');
+  await sh('ip', ['link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}p`]);
+  t.teardown(async () => { await sh('ip', ['link', 'del', link], { reject: false }); });
+  await sh('ip', ['addr', 'add', '10.233.211.1/24', 'dev', link]);
+  await sh('ip', ['link', 'set', link, 'up']);
+  const docker = (await sh('docker', ['network', 'inspect', 'bridge', '--format', '{{(index .IPAM.Config 0).Subnet}}'])).stdout.trim();
+  for (const [args, message] of [
+    [[first], new RegExp(`network ${first} already exists`)],
+    [['x1', '--subnet', '10.220.210.128/25'], new RegExp(`overlaps 10\\.220\\.210\\.0/24 of CNI network ${first}`)],
+    [['x2', '--subnet', docker], /of Docker network bridge/],
+    [['x3', '--subnet', '10.233.211.0/24'], new RegExp(`of a route of the host via ${link}`)],
+    [['x4', '-d', 'macvlan', '--parent', 'nosuchlink0', '--subnet', '10.220.212.0/24'], /invalid --parent "nosuchlink0": no such link on this host/],
+    [['x5', '--subnet', '10.220.213.0/24', '--gateway', '10.9.9.9'], /invalid --gateway "10\.9\.9\.9": not an address inside one of the --subnet values/],
+    [['x6', '--subnet', '10.220.214.0/24', '--subnet', '10.220.215.0/24'], /give at most one IPv4 and one IPv6 subnet/],
+  ] as const) {
+    const r = await dockcni(['networks', 'create', ...args, ...d.flags], { reject: false });
+    t.is(r.exitCode, 1, args.join(' '));
+    t.regex(r.stderr, message, args.join(' '));
+  }
+  await writeFile(path.join(d.confDir, '10-mine.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'mine', plugins: [{ type: 'fixture' }] }));
+  const handWritten = await dockcni(['networks', 'rm', 'mine', ...d.flags], { reject: false });
+  t.regex(handWritten.stderr, /10-mine\.conflist was not written by dockcni networks create: left alone/);
+  t.true(existsSync(path.join(d.confDir, '10-mine.conflist')));
+  await dockcni(['networks', 'rm', first, ...d.flags]);
+});
