@@ -121,6 +121,97 @@ export class Wirer {
     }
   }
 
+  /**
+   * More networks on a container this incarnation already has wired (`attach --network` on a wired
+   * container): each is ADDed on the interface the request names; the networks it has stay untouched.
+   * A failure DELs only what this call added.
+   */
+  async attachNetworks(target: WireTarget, request: WireRequest): Promise<AttachmentRecord> {
+    if (target.networkMode !== 'none') throw new NetworkModeError(target.name, target.networkMode);
+    const release = await this.options.locks.mutex(`ctr-${target.containerId}`);
+    try {
+      const record = await this.options.store.read(target.containerId);
+      if (!record || record.netns === '' || !sameIncarnation(record, target.pid, target.startedAt) || !fullyWired(record)) {
+        throw new DockcniError('not-wired', `container ${target.name} is not wired by dockcni in its current run`, { fix: 'wire it first (dockcni attach, or its labels under the daemon)' });
+      }
+      for (const n of request.networks) {
+        const clash = record.networks.find((a) => a.network === n.network || a.ifName === n.ifName);
+        if (clash) throw new DockcniError('already-wired', `container ${target.name} already has ${clash.ifName} on ${clash.network}`, { fix: 'name another network, or detach that one first' });
+      }
+      const listing = loadConfDir(this.options.confDir);
+      const lists = await this.plan(target, request, listing);
+      const added = this.intent(target, request).networks;
+      const mappings = added.flatMap(portMappings);
+      const releasePorts = mappings.length > 0 ? await this.options.locks.mutex('host-ports') : undefined;
+      try {
+        if (mappings.length > 0) await this.checkPorts(target, [...record.networks.flatMap(portMappings), ...mappings]).catch((error: unknown) => { throw new WireError(target.name, undefined, error); });
+        record.networks.push(...added);
+        await this.options.store.write(record);
+      } finally {
+        await releasePorts?.();
+      }
+      for (const [i, attachment] of added.entries()) {
+        try {
+          const result = await this.options.engine.add(lists[i]!, { ...this.rt(record, attachment), netnsPid: record.pid });
+          const ifIndex = result.interfaces?.findIndex((f) => f.name === attachment.ifName && f.sandbox);
+          attachment.addresses = (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex).map((ip) => ip.address);
+          attachment.mac = ifIndex === undefined || ifIndex < 0 ? undefined : result.interfaces?.[ifIndex]?.mac;
+          attachment.state = 'wired';
+        } catch (error) {
+          const failure = new WireError(target.name, attachment.network, error);
+          for (const undo of added.slice(0, i).reverse()) await this.removeOne(record, undo, listing).catch((cleanup: unknown) => { failure.rollbackErrors = [...failure.rollbackErrors, cleanup as Error]; });
+          for (const never of added.slice(i)) record.networks.splice(record.networks.indexOf(never), 1);
+          await this.options.store.write(record);
+          throw failure;
+        }
+      }
+      if (mappings.length > 0) await this.options.firewall.allowPortMapped(record.containerId, added.filter((n) => portMappings(n).length > 0).flatMap((n) => n.addresses));
+      await this.options.store.write(record);
+      return record;
+    } finally {
+      await release();
+    }
+  }
+
+  /** Drops one network of a container (`detach --network`); the last one takes the whole attachment with it. */
+  async detachNetwork(containerId: string, network: string): Promise<boolean> {
+    const release = await this.options.locks.mutex(`ctr-${containerId}`);
+    try {
+      const record = await this.options.store.read(containerId);
+      const attachment = record?.networks.find((n) => n.network === network);
+      if (!record || !attachment || record.netns === '') return false;
+      const listing = loadConfDir(this.options.confDir);
+      if (record.networks.length === 1) {
+        await this.teardown(record, listing);
+        return true;
+      }
+      await this.removeOne(record, attachment, listing);
+      return true;
+    } finally {
+      await release();
+    }
+  }
+
+  /** DEL one attachment and forget it; the container's port rules follow what remains. */
+  private async removeOne(record: AttachmentRecord, attachment: NetworkAttachment, listing: ConfDirListing): Promise<void> {
+    const hadPorts = record.networks.some((n) => portMappings(n).length > 0);
+    if (hadPorts) await this.options.firewall.revokePortMapped(record.containerId);
+    attachment.state = 'deleting';
+    await this.options.store.write(record);
+    const pinned = this.options.pins.isPinned(record.containerId);
+    try {
+      await this.options.engine.del(attachment.network, { ...this.rt(record, attachment), netns: pinned ? record.netns : '' }, configuredNetwork(listing, attachment.network));
+    } catch (error) {
+      attachment.error = `DEL failed: ${describeError(error)}`;
+      await this.options.store.write(record);
+      throw new WireError(record.name, attachment.network, error);
+    }
+    record.networks.splice(record.networks.indexOf(attachment), 1);
+    await this.options.store.write(record);
+    const mapped = record.networks.filter((n) => portMappings(n).length > 0);
+    if (hadPorts && mapped.length > 0) await this.options.firewall.allowPortMapped(record.containerId, mapped.flatMap((n) => n.addresses));
+  }
+
   /** `run` names the app that joined a sandbox, once Docker has created it. */
   async recordApp(sandboxId: string, appId: string): Promise<void> {
     const release = await this.options.locks.mutex(`ctr-${sandboxId}`);

@@ -231,7 +231,7 @@ test('help as a newcomer meets it: usage errors point at the right --help; share
   const cases = [
     [['cni', 'add'], /Not enough non-option arguments: got 0, need at least 2\nrun `dockcni cni add --help` for usage/],
     [['cni', 'foo'], /unknown cni command "foo": use one of add, check, del, gc, status, version\nrun `dockcni cni --help` for usage/],
-    [['networks'], /name a networks command: ls, inspect, validate\nrun `dockcni networks --help` for usage/],
+    [['networks'], /name a networks command: ls, inspect, validate, create, rm\nrun `dockcni networks --help` for usage/],
     [['ls', '--bogus'], /Unknown argument: bogus\nrun `dockcni ls --help` for usage/],
   ] as const;
   for (const [args, message] of cases) {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { dockcni, hostTest, sh, uid } from '../helpers/host.js';
-import { addressOf, container, dirs, pingFrom } from '../helpers/docker.js';
+import { addressOf, container, dirs, pingFrom, startDaemon, waitFor } from '../helpers/docker.js';
 
 const test = hostTest();
 
@@ -94,4 +94,36 @@ test('networks create refuses, naming the clash: a taken name, another CNI netwo
   t.regex(handWritten.stderr, /10-mine\.conflist was not written by dockcni networks create: left alone/);
   t.true(existsSync(path.join(d.confDir, '10-mine.conflist')));
   await dockcni(['networks', 'rm', first, ...d.flags]);
+});
+
+test('one network at a time: attach adds eth1, eth2 to a wired container; detach --network drops one; the daemon does not undo either', async (t) => {
+  const d = await dirs(t);
+  const [a, b, c] = [uid('n1'), uid('n2'), uid('n3')];
+  for (const [i, n] of [a, b, c].entries()) {
+    await dockcni(['networks', 'create', n, '--subnet', `10.220.${220 + i}.0/24`, ...d.flags]);
+    t.teardown(async () => { await sh('ip', ['link', 'del', `dc-${n}`.slice(0, 15)], { reject: false }); });
+  }
+  const daemon = await startDaemon(t, d);
+  const ctr = await container(t, ['--network', 'none', '-l', `dockcni.networks=${a}`]);
+  await waitFor('wired on the first network by the daemon', () => addressOf(ctr));
+  const added = await dockcni(['attach', ctr, '--network', b, '--network', c, ...d.flags]);
+  t.regex(added.stdout, new RegExp(`eth1 ${b} 10\\.220\\.221\\.\\d+/24`));
+  t.regex(added.stdout, new RegExp(`eth2 ${c} 10\\.220\\.222\\.\\d+/24`));
+  t.regex(await addressOf(ctr, 'eth0') ?? '', /^10\.220\.220\./, 'eth0 untouched');
+  await dockcni(['detach', ctr, '--network', b, ...d.flags]);
+  const links = (await sh('docker', ['exec', ctr, 'ip', '-o', 'link'])).stdout;
+  t.notRegex(links, /\beth1@/);
+  t.regex(links, /\beth0@/);
+  t.regex(links, /\beth2@/);
+  const record = JSON.parse(await readFile(path.join(d.root, 'state/attachments', `${ctr}.json`), 'utf8')) as { networks: { network: string; ifName: string; state: string }[] };
+  t.deepEqual(record.networks.map((n) => `${n.ifName} ${n.network} ${n.state}`), [`eth0 ${a} wired`, `eth2 ${c} wired`]);
+  // A daemon that starts again reconciles: it keeps what attach and detach did.
+  await daemon.stop();
+  await startDaemon(t, d);
+  t.regex(await addressOf(ctr, 'eth2') ?? '', /^10\.220\.222\./);
+  const again = await dockcni(['attach', ctr, '--network', a, ...d.flags], { reject: false });
+  t.regex(again.stderr, new RegExp(`already has eth0 on ${a}`));
+  await sh('docker', ['rm', '-f', ctr]);
+  await waitFor('unwired', async () => !existsSync(path.join(d.root, 'state/attachments', `${ctr}.json`)));
+  for (const n of [a, b, c]) await dockcni(['networks', 'rm', n, ...d.flags]);
 });

@@ -95,7 +95,7 @@ test('npm pack yields a package whose dockcni bin works after a global install i
   await execa('npm', ['install', '--global', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { timeout: 240_000 });
   const bin = path.join(prefix, 'bin', 'dockcni');
   t.is((await execa(bin, ['--version'])).stdout.trim(), JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')).version);
-  t.regex((await execa(bin, ['networks', 'ls'])).stdout, /dockcni +1\.0\.0 +bridge,firewall,portmap +<embedded>/);
+  t.regex((await execa(bin, ['networks', 'ls'])).stdout, /dockcni +bridge +10\.199\.0\.0\/16 +0 +1\.0\.0 +bridge,firewall,portmap +<embedded>/);
   const files = (await execa('tar', ['-tzf', tarball])).stdout.split('\n');
   t.true(files.includes('package/dist/src/index.js'));
   t.false(files.some((f) => f.startsWith('package/dist/test/') || f.startsWith('package/test/')), 'no tests in the package');

@@ -1,6 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { CATALOG } from './catalog.js';
-import { DockcniError } from '../../errors.js';
+import { DockcniError, InvalidInputError } from '../../errors.js';
 import { parseIps, parseMac, parseNetworkList, parsePorts } from '../../wiring/labels.js';
 import { contextFrom } from '../context.js';
 import { withDockerFlags, type DockerFlags } from '../flags.js';
@@ -38,17 +38,20 @@ export const attachCommand: CommandModule<object, Args> = {
       throw new DockcniError('network-mode', `container ${container.name} uses network mode "${container.networkMode}"`, { fix: 'start it with --network none; CNI interfaces next to Docker\'s would fight over routes' });
     }
     const existing = await ctx.store.read(container.id);
-    if (existing && existing.netns !== '') throw new DockcniError('already-wired', `container ${container.name} is already wired by dockcni (${existing.origin})`, { fix: 'run `dockcni detach` first' });
+    const wired = existing !== undefined && existing.netns !== '';
     const names = parseNetworkList('--network', argv.network.join(','));
-    if (argv.ifname !== undefined && names.length > 1) throw new DockcniError('invalid-input', '--ifname goes with a single --network');
+    if (argv.ifname !== undefined && names.length > 1) throw new InvalidInputError('--ifname', argv.ifname, 'goes with a single --network', 'attach one network at a time to name its interface');
+    // On a wired container the new networks take the next free interfaces: eth1, eth2, …
+    const used = new Set(existing?.networks.map((n) => n.ifName) ?? []);
+    const free = Array.from({ length: 64 }, (_, i) => `eth${i}`).filter((n) => !wired || !used.has(n));
     const first: Record<string, unknown> = {};
     const ips = [...argv.ip, ...argv.ip6];
     if (ips.length > 0) first['ips'] = parseIps(argv.ip6.length > 0 ? '--ip/--ip6' : '--ip', joined(ips));
     if (argv.macAddress) first['mac'] = parseMac('--mac-address', argv.macAddress);
     if (argv.publish.length > 0) first['portMappings'] = parsePorts('--publish', joined(argv.publish));
-    const record = await ctx.wirer.wire({ ...container, containerId: container.id, origin: 'attach' }, {
-      networks: names.map((network, i) => ({ network, ifName: i === 0 && argv.ifname ? argv.ifname : `eth${i}`, capabilityArgs: i === 0 ? first : {}, extraArgs: [] })),
-    });
+    const request = { networks: names.map((network, i) => ({ network, ifName: i === 0 && argv.ifname ? argv.ifname : free[i] ?? `eth${i}`, capabilityArgs: i === 0 ? first : {}, extraArgs: [] })) };
+    const target = { ...container, containerId: container.id, origin: 'attach' as const };
+    const record = wired ? await ctx.wirer.attachNetworks(target, request) : await ctx.wirer.wire(target, request);
     for (const n of record.networks) process.stdout.write(`${container.name} ${n.ifName} ${n.network} ${n.addresses.join(',')}\n`);
   },
 };
@@ -57,10 +60,18 @@ export const detachCommand: CommandModule<object, Args> = {
   command: CATALOG.detach.usage,
   describe: CATALOG.detach.describe,
   builder: (y) => withDockerFlags(y).positional('container', { type: 'string', demandOption: true })
-    .example('$0 detach web', 'DEL every network dockcni wired on web') as unknown as Argv<Args>,
+    .option('network', { alias: 'net', type: 'string', array: true, default: [], describe: 'DEL only this network, repeatable (the others stay) [default: all]' })
+    .example('$0 detach web', 'DEL every network dockcni wired on web')
+    .example('$0 detach web --network back', 'drop back only; front stays') as unknown as Argv<Args>,
   handler: async (argv) => {
     const ctx = await contextFrom(argv);
     const id = (await ctx.docker.inspect(argv.container))?.id ?? argv.container;
-    if (!(await ctx.wirer.unwire(id))) throw new DockcniError('not-wired', `container ${argv.container} is not wired by dockcni`, { fix: 'see `dockcni ls`' });
+    if (argv.network.length === 0) {
+      if (!(await ctx.wirer.unwire(id))) throw new DockcniError('not-wired', `container ${argv.container} is not wired by dockcni`, { fix: 'see `dockcni ls`' });
+      return;
+    }
+    for (const network of argv.network) {
+      if (!(await ctx.wirer.detachNetwork(id, network))) throw new DockcniError('not-wired', `container ${argv.container} has no network ${network} from dockcni`, { fix: 'see `dockcni ls`' });
+    }
   },
 };
