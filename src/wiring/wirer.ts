@@ -1,7 +1,7 @@
 import { loadConfDir, pickNetwork, type ConfDirListing } from '../cni/conf-dir.js';
 import type { Cni } from '../cni/cni.js';
 import type { Locks } from '../cni/lock.js';
-import type { CniDns, NetworkConfigList, RuntimeConf } from '../cni/types.js';
+import type { CniDns, CniResult, NetworkConfigList, RuntimeConf } from '../cni/types.js';
 import { DockcniError, describeError, NetworkNotFoundError } from '../errors.js';
 import { fullyWired, sameIncarnation, type AttachmentRecord, type NetworkAttachment, type Origin } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
@@ -152,11 +152,7 @@ export class Wirer {
       }
       for (const [i, attachment] of added.entries()) {
         try {
-          const result = await this.options.engine.add(lists[i]!, { ...this.rt(record, attachment), netnsPid: record.pid });
-          const ifIndex = result.interfaces?.findIndex((f) => f.name === attachment.ifName && f.sandbox);
-          attachment.addresses = (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex).map((ip) => ip.address);
-          attachment.mac = ifIndex === undefined || ifIndex < 0 ? undefined : result.interfaces?.[ifIndex]?.mac;
-          attachment.state = 'wired';
+          await this.addOne(record, attachment, lists[i]!);
         } catch (error) {
           const failure = new WireError(target.name, attachment.network, error);
           for (const undo of added.slice(0, i).reverse()) await this.removeOne(record, undo, listing).catch((cleanup: unknown) => { failure.rollbackErrors = [...failure.rollbackErrors, cleanup as Error]; });
@@ -299,16 +295,22 @@ export class Wirer {
     }
   }
 
+  /** ADD one network; the attachment takes the addresses and MAC of its interface from the result. */
+  private async addOne(record: AttachmentRecord, attachment: NetworkAttachment, list: NetworkConfigList): Promise<CniResult> {
+    const result = await this.options.engine.add(list, { ...this.rt(record, attachment), netnsPid: record.pid });
+    const ifIndex = result.interfaces?.findIndex((f) => f.name === attachment.ifName && f.sandbox);
+    attachment.addresses = (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex).map((ip) => ip.address);
+    attachment.mac = ifIndex === undefined || ifIndex < 0 ? undefined : result.interfaces?.[ifIndex]?.mac;
+    attachment.state = 'wired';
+    return result;
+  }
+
   private async addAll(target: WireTarget, record: AttachmentRecord, lists: readonly NetworkConfigList[], listing: ConfDirListing): Promise<CniDns[]> {
     const dns: CniDns[] = [];
     for (const [i, attachment] of record.networks.entries()) {
       this.options.onProgress?.(`wiring ${attachment.ifName} on ${attachment.network}…`);
       try {
-        const result = await this.options.engine.add(lists[i]!, { ...this.rt(record, attachment), netnsPid: record.pid });
-        const ifIndex = result.interfaces?.findIndex((f) => f.name === attachment.ifName && f.sandbox);
-        attachment.addresses = (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex).map((ip) => ip.address);
-        attachment.mac = ifIndex === undefined || ifIndex < 0 ? undefined : result.interfaces?.[ifIndex]?.mac;
-        attachment.state = 'wired';
+        const result = await this.addOne(record, attachment, lists[i]!);
         if (result.dns) dns.push(result.dns);
       } catch (error) {
         attachment.state = 'failed';
