@@ -38,6 +38,14 @@ export interface CollectorOptions {
   readonly sandboxGraceMs: number;
 }
 
+/** A leftover that could not be removed: names it, so a report never calls it removed. */
+export class CleanupError extends DockcniError {
+  override readonly name = 'CleanupError';
+  constructor(readonly item: Leftover | HostLeftover, message: string, cause: unknown) {
+    super('cleanup-failed', message, { cause });
+  }
+}
+
 /** What a scan found: the leftovers, and what it read to find them. */
 export interface Scan {
   readonly leftovers: readonly Leftover[];
@@ -136,7 +144,7 @@ export class Collector {
       try {
         await removeHostLeftover(item, this.o.firewall);
       } catch (error) {
-        errors.push(new DockcniError('cleanup-failed', `${item.kind} of ${item.containerId.slice(0, 12)}: ${describeError(error)}`, { cause: error }));
+        errors.push(new CleanupError(item, `${item.kind} of ${item.containerId.slice(0, 12)}: ${describeError(error)}`, error));
       }
     }
     return errors;
@@ -158,7 +166,7 @@ export class Collector {
           if (entry && this.owns(entry)) await this.o.engine.del(item.network, runtimeConfFromCache(entry));
         }
       } catch (error) {
-        errors.push(new DockcniError('cleanup-failed', `${item.kind} ${item.containerId.slice(0, 12)}: ${describeError(error)}`, { cause: error }));
+        errors.push(new CleanupError(item, `${item.kind} ${item.containerId.slice(0, 12)}: ${describeError(error)}`, error));
       }
     }
     return errors;

@@ -3,6 +3,7 @@ import { CATALOG } from './catalog.js';
 import { ResultCache } from '../../cni/result-cache.js';
 import { describeHostLeftover, describeLeftover } from '../describe.js';
 import { DockcniError } from '../../errors.js';
+import type { CleanupError } from '../../gc/collector.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
 import { pathsFrom, withDockerFlags, withPathFlags, type DockerFlags } from '../flags.js';
 import type { PathFlags } from '../../paths.js';
@@ -86,9 +87,13 @@ export const gcCommand: CommandModule<object, GcArgs> = {
     // After the container leftovers are gone, so that only what their DELs did not release remains.
     const host = await ctx.collector.hostLeftovers();
     if (!argv.dryRun) errors.push(...(await ctx.collector.removeHost(host)));
+    // By code, not by class: `ls` loads this module too, and should not load the collector with it.
+    const failed = new Set<unknown>(errors.filter((e): e is CleanupError => e instanceof DockcniError && e.code === 'cleanup-failed' && 'item' in e).map((e) => e.item));
+    const verb = (item: unknown) => (argv.dryRun ? 'would remove' : failed.has(item) ? 'could not remove' : 'removed');
     const lines = [
-      ...inventory.leftovers.map(describeLeftover), ...gc.deleted.map((e) => `attachment ${e.networkName}/${e.containerId}/${e.ifName} (CNI GC: no record holds it)`),
-      ...host.map(describeHostLeftover),
+      ...inventory.leftovers.map((l) => `${verb(l)} ${describeLeftover(l)}`),
+      ...gc.deleted.map((e) => `${verb(e)} attachment ${e.networkName}/${e.containerId}/${e.ifName} (CNI GC: no record holds it)`),
+      ...host.map((h) => `${verb(h)} ${describeHostLeftover(h)}`),
     ];
     if (argv.output === 'json') {
       process.stdout.write(`${JSON.stringify({
@@ -96,8 +101,7 @@ export const gcCommand: CommandModule<object, GcArgs> = {
         leftAlone: inventory.skippedCache, otherRuntimes: inventory.foreignCache.length, errors: errors.map((e) => e.message),
       }, null, 2)}\n`);
     } else {
-      const verb = argv.dryRun ? 'would remove' : 'removed';
-      for (const line of lines) process.stdout.write(`${verb} ${line}\n`);
+      for (const line of lines) process.stdout.write(`${line}\n`);
       for (const s of inventory.skippedCache) process.stdout.write(`left alone ${s.path}: ${s.reason}\n`);
       if (inventory.foreignCache.length > 0) process.stdout.write(`left alone ${inventory.foreignCache.length} attachment(s) of other CNI runtimes\n`);
       if (lines.length === 0) process.stdout.write('nothing to remove\n');

@@ -91,3 +91,17 @@ test('cache entries: dockcni\'s own without a record are leftovers; other runtim
   t.deepEqual(gcAsked, [[{ containerID: id('b'), ifname: 'eth0' }, { containerID: 'containerd-1', ifname: 'eth0' }, { containerID: 'crio-1', ifname: 'eth0' }]],
     'valid: what records hold (read under GC\'s lock), and every attachment dockcni does not own');
 });
+
+test('a leftover that cannot be removed comes back named, so no report calls it removed', async (t) => {
+  const dir = await tempDir(t);
+  const { CleanupError } = await import('../../../src/gc/collector.js');
+  const failing = new Collector({
+    docker: new FakeDocker(), wirer: { unwire: async () => { throw new Error('plugin "macvlan" failed (DEL): Link not found'); } }, engine: fakeCni([]),
+    store: new AttachmentStore(dir), pins, confDir: dir, sandboxGraceMs: 0, firewall: { containersWithRules: async () => [], revokePortMapped: async () => undefined },
+  });
+  const item = { kind: 'attachment' as const, containerId: id('c'), name: 'web', why: 'container is gone', networks: ['lan'] };
+  const [error] = await failing.remove([item]);
+  t.true(error instanceof CleanupError);
+  t.is((error as InstanceType<typeof CleanupError>).item, item);
+  t.regex(error?.message ?? '', /attachment cccccccccccc: plugin "macvlan" failed \(DEL\): Link not found/);
+});
