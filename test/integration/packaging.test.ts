@@ -59,31 +59,17 @@ test('compose sidecar: services wired and talking; the race-free sandbox pattern
   t.deepEqual((await sh('ip', ['-o', 'link', 'show', 'master', bridge], { reject: false })).stdout.trim(), '', 'no veth');
 });
 
-test('the systemd unit parses', async (t) => {
+test('the systemd unit is one systemd accepts, and its ExecStart is dockcni daemon', async (t) => {
   const unit = path.join(ROOT, 'examples/systemd/dockcni.service');
-  const hasAnalyze = (await execa('sh', ['-c', 'command -v systemd-analyze'], { reject: false })).exitCode === 0;
-  if (hasAnalyze) {
-    const verify = await execa('systemd-analyze', ['verify', unit], { reject: false });
-    t.notRegex(verify.stderr, /Unknown (section|key)|Failed to parse|Invalid|Missing/i, verify.stderr);
-    t.is(verify.exitCode, 0, verify.stderr);
-  }
-  // No systemd here: the same checks by hand, with the keys systemd knows for each section.
-  const known: Record<string, string[]> = {
-    Unit: ['Description', 'Documentation', 'After', 'Requires', 'Wants'],
-    Service: ['Type', 'Environment', 'ExecStart', 'Restart', 'RestartSec', 'KillSignal', 'TimeoutStopSec', 'RuntimeDirectory', 'RuntimeDirectoryMode', 'RuntimeDirectoryPreserve', 'StateDirectory', 'StateDirectoryMode'],
-    Install: ['WantedBy'],
-  };
-  let section = '';
-  const seen = new Set<string>();
-  for (const line of (await readFile(unit, 'utf8')).split('\n')) {
-    if (line.trim() === '' || line.startsWith('#')) continue;
-    const header = /^\[(\w+)\]$/.exec(line);
-    if (header) { section = header[1] ?? ''; t.truthy(known[section], `section ${section}`); seen.add(section); continue; }
-    const key = /^(\w+)=(.+)$/.exec(line)?.[1];
-    t.truthy(key, `a Key=value line: ${line}`);
-    t.true(known[section]?.includes(key ?? ''), `${section}.${key}`);
-  }
-  t.deepEqual([...seen], ['Unit', 'Service', 'Install']);
+  // systemd's own checker (Debian's systemd package; test/host/setup.js installs it): unknown sections
+  // and keys, bad values, a missing ExecStart binary.
+  const verify = await execa('systemd-analyze', ['verify', unit], { reject: false });
+  t.is(verify.exitCode, 0, verify.stderr);
+  t.notRegex(verify.stderr, /Unknown (section|key|lvalue)|Failed to parse|Invalid|Missing|Neither|not executable/i, verify.stderr);
+  // And the checker sees a mistake: the same unit with a misspelt key.
+  const broken = path.join(await tempDir(t), 'broken.service');
+  await writeFile(broken, (await readFile(unit, 'utf8')).replace(/^Restart=/m, 'Restartt='));
+  t.regex((await execa('systemd-analyze', ['verify', broken], { reject: false })).stderr, /Unknown key 'Restartt'/);
   t.regex(await readFile(unit, 'utf8'), /^ExecStart=\/usr\/bin\/env dockcni daemon /m);
 });
 
