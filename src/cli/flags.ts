@@ -67,3 +67,8 @@ export function withDockerFlags<T>(yargs: Argv<T>) {
     .option('pod-namespace', { type: 'string', default: 'default', describe: 'K8S_POD_NAMESPACE passed to plugins for every container' })
     .option('sandbox-grace', { type: 'string', default: '30', coerce: numeric('--sandbox-grace', { min: 0, unit: 'seconds', example: 30 }), describe: 'seconds a `run` sandbox may wait for its app before it counts as leftover' });
 }
+
+/** `-o json|text`: the same flag, with the same words, on every command that lists or inspects. */
+export function withOutput<T>(yargs: Argv<T>, defaultFormat: 'json' | 'text' = 'text') {
+  return yargs.option('output', { alias: 'o', choices: ['json', 'text'] as const, default: defaultFormat, describe: 'output format' });
+}

@@ -7,7 +7,7 @@ import { loadConfDir, pickNetwork } from '../../cni/conf-dir.js';
 import type { GcAttachment, NetworkConfigList, RuntimeConf } from '../../cni/types.js';
 import { InvalidInputError, NetworkNotFoundError } from '../../errors.js';
 import { engineFrom } from '../engine.js';
-import { pathsFrom, withCniFlags, type CniFlags } from '../flags.js';
+import { pathsFrom, withCniFlags, withOutput, type CniFlags } from '../flags.js';
 
 interface CniCommandArgs extends CniFlags {
   readonly network: string;
@@ -69,14 +69,13 @@ function runtimeConf(argv: CniCommandArgs): RuntimeConf {
 }
 
 function attachmentOptions<T>(yargs: Argv<T>) {
-  return withCniFlags(yargs)
+  return withOutput(withCniFlags(yargs), 'json')
     .positional('network', { type: 'string', demandOption: true, describe: 'network name (from the conf dir, or the embedded "dockcni")' })
     .positional('netns', { type: 'string', demandOption: true, describe: 'netns path, or the name of an `ip netns` namespace' })
     .option('container-id', { type: 'string', describe: 'CNI_CONTAINERID [default: cnitool-<sha512(netns)>]' })
     .option('ifname', { type: 'string', default: process.env['CNI_IFNAME'] ?? 'eth0', describe: 'CNI_IFNAME [env CNI_IFNAME]' })
     .option('args', { type: 'string', describe: 'CNI_ARGS as "K=V;K2=V2" [env CNI_ARGS]' })
-    .option('cap-args', { type: 'string', describe: 'capability args as JSON [env CAP_ARGS]' })
-    .option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'json' as const, describe: 'output format' });
+    .option('cap-args', { type: 'string', describe: 'capability args as JSON [env CAP_ARGS]' });
 }
 
 function network(argv: CniFlags & { readonly network: string }): NetworkConfigList {
@@ -130,9 +129,8 @@ interface NetworkOnlyArgs extends CniFlags {
 }
 
 function networkOnlyOptions<T>(yargs: Argv<T>) {
-  return withCniFlags(yargs)
-    .positional('network', { type: 'string', demandOption: true })
-    .option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const, describe: 'output format' });
+  return withOutput(withCniFlags(yargs))
+    .positional('network', { type: 'string', demandOption: true });
 }
 
 const gc: CommandModule<object, NetworkOnlyArgs> = {

@@ -2,7 +2,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { CATALOG } from './catalog.js';
 import { runChecks, type CheckStatus } from '../../doctor/checks.js';
 import { contextFrom } from '../context.js';
-import { withDockerFlags, type DockerFlags } from '../flags.js';
+import { withDockerFlags, withOutput, type DockerFlags } from '../flags.js';
 import { table } from '../output.js';
 import { describeHostLeftover, describeLeftover } from '../describe.js';
 
@@ -15,7 +15,7 @@ const MARK: Record<CheckStatus, string> = { ok: '✓', warn: '!', fail: '✗' };
 export const doctorCommand: CommandModule<object, Args> = {
   command: CATALOG.doctor.usage,
   describe: CATALOG.doctor.describe,
-  builder: (y) => withDockerFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const, describe: 'output format' })
+  builder: (y) => withOutput(withDockerFlags(y))
     .example('$0 doctor', 'every check, with the fix for each that fails') as unknown as Argv<Args>,
   handler: async (argv) => {
     const results = await runChecks({ ...await contextFrom(argv), describe: { leftover: describeLeftover, host: describeHostLeftover } });

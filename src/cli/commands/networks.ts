@@ -11,7 +11,7 @@ import { CREATED_BY, conflistFor, overlap, pickSubnet, SUBNET_POOL, subnetsOf, t
 import { writeFileAtomic } from '../../fs-atomic.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
 import { hostRoutes } from '../../wiring/host-routes.js';
-import { numeric, pathsFrom, withCniFlags, withDockerFlags, type CniFlags, type DockerFlags } from '../flags.js';
+import { numeric, pathsFrom, withCniFlags, withDockerFlags, withOutput, type CniFlags, type DockerFlags } from '../flags.js';
 import { table } from '../output.js';
 
 interface Args extends CniFlags {
@@ -19,7 +19,7 @@ interface Args extends CniFlags {
   readonly network?: string;
 }
 
-const withOutput = <T>(y: Argv<T>) => withCniFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const, describe: 'output format' });
+const withCniOutput = <T>(y: Argv<T>) => withOutput(withCniFlags(y));
 
 function summary(list: NetworkConfigList) {
   return { name: list.name, cniVersion: list.cniVersion, plugins: list.plugins.map((p) => p.type), source: list.source };
@@ -28,7 +28,7 @@ function summary(list: NetworkConfigList) {
 const ls: CommandModule<object, Args> = {
   command: 'ls',
   describe: 'list the networks of the conf dir (and the embedded default when not overridden)',
-  builder: (y) => withOutput(y).example('$0 networks ls -o json', '') as unknown as Argv<Args>,
+  builder: (y) => withCniOutput(y).example('$0 networks ls -o json', '') as unknown as Argv<Args>,
   handler: async (argv) => {
     const listing = loadConfDir(pathsFrom(argv).confDir);
     const networks = [...listing.networks];
@@ -49,7 +49,7 @@ const ls: CommandModule<object, Args> = {
 const inspect: CommandModule<object, Args> = {
   command: 'inspect <network>',
   describe: 'print a network\'s conflist as dockcni will use it',
-  builder: (y) => withOutput(y).positional('network', { type: 'string', demandOption: true }).example('$0 networks inspect dockcni -o json', '') as unknown as Argv<Args>,
+  builder: (y) => withCniOutput(y).positional('network', { type: 'string', demandOption: true }).example('$0 networks inspect dockcni -o json', '') as unknown as Argv<Args>,
   handler: async (argv) => {
     const list = pickNetwork(loadConfDir(pathsFrom(argv).confDir), argv.network ?? '');
     if (argv.output === 'json') {
@@ -64,7 +64,7 @@ const inspect: CommandModule<object, Args> = {
 const validate: CommandModule<object, Args> = {
   command: 'validate [network]',
   describe: 'check every file and plugin (found, answering VERSION with the network\'s version); reports every problem',
-  builder: (y) => withOutput(y).positional('network', { type: 'string' }).example('$0 networks validate', 'every file, every plugin') as unknown as Argv<Args>,
+  builder: (y) => withCniOutput(y).positional('network', { type: 'string' }).example('$0 networks validate', 'every file, every plugin') as unknown as Argv<Args>,
   handler: async (argv) => {
     const paths = pathsFrom(argv);
     // The engine (and execa) load only for validate, which runs plugins.
@@ -116,7 +116,7 @@ async function takenSubnets(argv: CreateArgs, networks: readonly NetworkConfigLi
 const create: CommandModule<object, CreateArgs> = {
   command: 'create <network>',
   describe: 'write a conflist for a new network into the conf dir: the chain a Docker host needs',
-  builder: (y) => withDockerFlags(y)
+  builder: (y) => withOutput(withDockerFlags(y))
     .positional('network', { type: 'string', demandOption: true })
     .option('driver', { alias: 'd', choices: ['bridge', 'macvlan', 'ipvlan', 'ptp'] as const, default: 'bridge' as const, describe: 'the link the containers get' })
     .option('subnet', { type: 'string', array: true, default: [], describe: `CIDR, repeatable: one IPv4 and/or one IPv6 (dual stack) [default: a free /24 of ${SUBNET_POOL}]` })
@@ -127,7 +127,6 @@ const create: CommandModule<object, CreateArgs> = {
     .option('internal', { type: 'boolean', default: false, describe: 'no masquerade and no default route: containers reach each other, nothing else' })
     .option('ipam', { choices: ['host-local', 'dhcp'] as const, default: 'host-local' as const, describe: 'who hands out addresses: dockcni\'s host-local reservations, or the LAN\'s DHCP server' })
     .option('label', { type: 'string', array: true, default: [], describe: 'KEY=VALUE kept in the conflist, repeatable' })
-    .option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const, describe: 'output format' })
     .example('$0 networks create front', 'a bridge network on a free /24')
     .example('$0 networks create lan -d macvlan --parent eth0 --subnet 192.168.1.0/24 --ip-range 192.168.1.200/29', 'containers as hosts on the LAN') as unknown as Argv<CreateArgs>,
   handler: async (argv) => {

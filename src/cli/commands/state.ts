@@ -5,7 +5,7 @@ import { describeHostLeftover, describeLeftover } from '../describe.js';
 import { DockcniError } from '../../errors.js';
 import type { CleanupError } from '../../gc/collector.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
-import { pathsFrom, withDockerFlags, withPathFlags, type DockerFlags } from '../flags.js';
+import { pathsFrom, withDockerFlags, withOutput, withPathFlags, type DockerFlags } from '../flags.js';
 import type { PathFlags } from '../../paths.js';
 import { table } from '../output.js';
 
@@ -15,7 +15,6 @@ interface LsArgs extends PathFlags {
   readonly container?: string;
 }
 
-const withOutput = <T>(y: Argv<T>) => y.option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const, describe: 'output format' });
 
 /** `ls` reads the state on disk only: it works while the daemon (or Docker) is down. */
 export const lsCommand: CommandModule<object, LsArgs> = {
@@ -44,7 +43,7 @@ export const inspectCommand: CommandModule<object, LsArgs> = {
   command: CATALOG.inspect.usage,
   describe: CATALOG.inspect.describe,
   // JSON by default, as `docker inspect`.
-  builder: (y) => withPathFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'json' as const, describe: 'output format' })
+  builder: (y) => withOutput(withPathFlags(y), 'json')
     .positional('container', { type: 'string', demandOption: true }).example('$0 inspect web', '').example('$0 inspect web -o text', '') as unknown as Argv<LsArgs>,
   handler: async (argv) => {
     const paths = pathsFrom(argv);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { CATALOG } from './catalog.js';
 import { describeError } from '../../errors.js';
-import { withDockerFlags, type DockerFlags } from '../flags.js';
+import { withDockerFlags, withOutput, type DockerFlags } from '../flags.js';
 import { table } from '../output.js';
 
 interface Args extends DockerFlags {
@@ -36,7 +36,7 @@ function pluginFiles(dirs: readonly string[]): { plugin: string; file: string }[
 export const versionCommand: CommandModule<object, Args> = {
   command: CATALOG.version.usage,
   describe: CATALOG.version.describe,
-  builder: (y) => withDockerFlags(y).option('output', { alias: 'o', choices: ['json', 'text'] as const, default: 'text' as const, describe: 'output format' })
+  builder: (y) => withOutput(withDockerFlags(y))
     .example('$0 version', 'dockcni, Node, Docker and every plugin on the plugin path') as unknown as Argv<Args>,
   handler: async (argv) => {
     const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
