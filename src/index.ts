@@ -12,7 +12,7 @@ export { defaultNetwork, DEFAULT_NETWORK_NAME } from './cni/default-network.js';
 export { parseCniArgs, formatCniArgs } from './cni/args.js';
 export { ResultCache, type CacheEntry, type SkippedCacheFile } from './cni/result-cache.js';
 export { FileLocks, type Locks } from './cni/lock.js';
-export { ExecaPluginExec } from './cni/execa-plugin-exec.js';
+export { SpawnPluginExec } from './cni/spawn-plugin-exec.js';
 export type { PluginExec, PluginExecRequest, PluginExecOutcome } from './cni/plugin-exec.js';
 export type { TraceRecord, TraceSink } from './cni/invoke.js';
 export { CniPluginError, CNI_ERROR_CODES, type PluginFailureKind } from './cni/plugin-error.js';

@@ -5,16 +5,19 @@ import { locksDir, type Paths } from '../paths.js';
 import { pathsFrom, type CniFlags } from './flags.js';
 import { traceTo } from './output.js';
 
-/** `observe` sees every plugin call as well (the daemon's timing); --trace prints them. */
+/** What sees each plugin call: --trace prints it, `observe` (the daemon's timing) takes it too. */
+export function traceFrom(flags: CniFlags, observe?: TraceSink): TraceSink | undefined {
+  const sinks = [flags.trace ? traceTo(process.stderr) : undefined, observe].filter((s): s is TraceSink => s !== undefined);
+  return sinks.length === 0 ? undefined : (record) => { for (const sink of sinks) sink(record); };
+}
+
 export function engineFrom(flags: CniFlags, paths: Paths = pathsFrom(flags), observe?: TraceSink, signal?: AbortSignal): CniEngine {
-  const print = flags.trace ? traceTo(process.stderr) : undefined;
-  const sinks = [print, observe].filter((s): s is TraceSink => s !== undefined);
   return createEngine({
     pluginPath: paths.cniPath,
     cacheDir: paths.cacheDir,
     locksDir: locksDir(paths),
     timeoutMs: Math.round(flags.timeout * 1000),
     signal,
-    trace: sinks.length === 0 ? undefined : (record) => { for (const sink of sinks) sink(record); },
+    trace: traceFrom(flags, observe),
   });
 }

@@ -1,5 +1,5 @@
 import { CniEngine, DEFAULT_PLUGIN_TIMEOUT_MS } from './engine.js';
-import { ExecaPluginExec } from './execa-plugin-exec.js';
+import { SpawnPluginExec } from './spawn-plugin-exec.js';
 import type { TraceSink } from './invoke.js';
 import { FileLocks } from './lock.js';
 import { ProcNetnsGuard } from './netns-guard.js';
@@ -18,7 +18,7 @@ export interface CreateEngineOptions {
 /** The engine with its real collaborators (execa, lock files): for entry points and library users. */
 export function createEngine(options: CreateEngineOptions): CniEngine {
   return new CniEngine({
-    exec: new ExecaPluginExec(),
+    exec: new SpawnPluginExec(),
     locks: new FileLocks(options.locksDir, undefined, options.signal),
     pluginPath: options.pluginPath,
     cacheDir: options.cacheDir,

@@ -88,7 +88,7 @@ export class ContainerHandlers {
    * where to look: the sandbox is removed when its own record, written by `run`, names this app.
    */
   async stopped(id: string, labels: Readonly<Record<string, string>>): Promise<void> {
-    await this.unwire(id);
+    await this.unwire(id, true);
     const sandbox = labels[SANDBOX_LABEL];
     if (sandbox === undefined || !CONTAINER_ID.test(sandbox) || !(await this.o.wirer.isSandboxOf(sandbox, id))) return;
     await this.unwire(sandbox);
@@ -96,10 +96,11 @@ export class ContainerHandlers {
     this.o.log.log('info', 'removed sandbox', { app: short(id), sandbox: short(sandbox) });
   }
 
-  async unwire(id: string): Promise<void> {
+  /** `ifGone`: the container died; a newer incarnation already wired (by the runtime) keeps its networks. */
+  async unwire(id: string, ifGone = false): Promise<void> {
     const started = performance.now();
     try {
-      if (await this.o.wirer.unwire(id)) {
+      if (await this.o.wirer.unwire(id, { ifGone })) {
         this.o.metrics.observe('del', true, (performance.now() - started) / 1000);
         this.o.log.log('info', 'unwired', { id: short(id) });
       }

@@ -42,6 +42,8 @@ export interface DockerClient {
   kill(id: string): Promise<void>;
   /** Force-removes; a container already gone is not an error. */
   remove(id: string): Promise<void>;
+  /** The OCI runtimes dockerd knows (daemon.json's and its own), its default one, and its data root. */
+  runtimes(): Promise<{ readonly names: readonly string[]; readonly defaultRuntime: string; readonly rootDir: string }>;
   /** The subnets of Docker's own networks, so that a CNI network is not made to overlap one. */
   networkSubnets(): Promise<{ readonly network: string; readonly subnet: string }[]>;
 }

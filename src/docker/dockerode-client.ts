@@ -140,6 +140,15 @@ export class DockerodeClient implements DockerClient {
     }
   }
 
+  async runtimes() {
+    try {
+      const info = await this.docker.info() as { Runtimes?: Record<string, unknown>; DefaultRuntime?: string; DockerRootDir?: string };
+      return { names: Object.keys(info.Runtimes ?? {}), defaultRuntime: info.DefaultRuntime ?? 'runc', rootDir: info.DockerRootDir ?? '/var/lib/docker' };
+    } catch (error) {
+      throw wrap('info', error);
+    }
+  }
+
   async networkSubnets(): Promise<{ network: string; subnet: string }[]> {
     try {
       const networks = await this.docker.listNetworks();

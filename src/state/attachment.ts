@@ -4,7 +4,7 @@
 export const CONTAINER_ID = /^[0-9a-f]{12,64}$/;
 
 export type NetworkState = 'adding' | 'wired' | 'failed' | 'deleting';
-export type Origin = 'daemon' | 'run' | 'attach';
+export type Origin = 'daemon' | 'run' | 'attach' | 'runtime';
 
 export interface NetworkAttachment {
   readonly network: string;
@@ -21,7 +21,11 @@ export interface NetworkAttachment {
 export interface AttachmentRecord {
   readonly containerId: string;
   readonly name: string;
-  /** Identity of the container's incarnation: a restart is a new attachment. */
+  /**
+   * Identity of the container's incarnation: a restart is a new attachment. The runtime wires before
+   * Docker sets StartedAt, so its records have startedAt '' and are known by the pid alone (the runtime
+   * DELs them when the process is gone, before a restart can reuse the container).
+   */
   readonly pid: number;
   readonly startedAt: string;
   readonly netns: string;
@@ -36,6 +40,6 @@ export interface AttachmentRecord {
 }
 
 export const sameIncarnation = (record: AttachmentRecord, pid: number, startedAt: string): boolean =>
-  record.pid === pid && record.startedAt === startedAt;
+  record.pid === pid && (record.startedAt === startedAt || (record.origin === 'runtime' && record.startedAt === ''));
 
 export const fullyWired = (record: AttachmentRecord): boolean => record.networks.every((n) => n.state === 'wired');

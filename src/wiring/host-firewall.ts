@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { execFile } from 'node:child_process';
 import ipaddr from 'ipaddr.js';
 import { DockcniError } from '../errors.js';
 
@@ -21,6 +21,16 @@ function rule(address: string, containerId: string): string[] {
   return ['-d', address, '-m', 'conntrack', '--ctstate', 'DNAT', '-m', 'comment', '--comment', `${COMMENT}${containerId}`, '-j', 'ACCEPT'];
 }
 
+/** iptables with its exit status and output; node:child_process, as on every container's way to its first packet (no execa load). */
+function iptables(tool: string, args: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(tool, args, { encoding: 'utf8' }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 127;
+      resolve({ exitCode: code, stdout, stderr: error !== null && stderr === '' ? error.message : stderr });
+    });
+  });
+}
+
 const toolFor = (address: string) => (ipaddr.parse(address).kind() === 'ipv6' ? 'ip6tables' : 'iptables');
 
 /**
@@ -34,10 +44,10 @@ export class IptablesHostFirewall implements HostFirewall {
     for (const cidr of addresses) {
       const address = cidr.split('/')[0] ?? cidr;
       const tool = toolFor(address);
-      await execa(tool, ['-w', '-N', CHAIN], { reject: false });
-      const present = await execa(tool, ['-w', '-C', CHAIN, ...rule(address, containerId)], { reject: false });
+      await iptables(tool, ['-w', '-N', CHAIN]);
+      const present = await iptables(tool, ['-w', '-C', CHAIN, ...rule(address, containerId)]);
       if (present.exitCode === 0) continue;
-      const added = await execa(tool, ['-w', '-A', CHAIN, ...rule(address, containerId)], { reject: false });
+      const added = await iptables(tool, ['-w', '-A', CHAIN, ...rule(address, containerId)]);
       if (added.exitCode !== 0) {
         throw new DockcniError('firewall', `cannot add the port-mapping accept rule for ${address} to ${CHAIN}: ${added.stderr.trim()}`, { fix: 'check that iptables works (`dockcni doctor`)' });
       }
@@ -49,7 +59,9 @@ export class IptablesHostFirewall implements HostFirewall {
       for (const line of await this.rules(tool)) {
         if (!line.includes(`${COMMENT}${containerId}`)) continue;
         const address = / -d (\S+?)(?:\/\d+)? /.exec(line)?.[1];
-        if (address !== undefined) await execa(tool, ['-w', '-D', CHAIN, ...rule(address, containerId)]);
+        if (address === undefined) continue;
+        const removed = await iptables(tool, ['-w', '-D', CHAIN, ...rule(address, containerId)]);
+        if (removed.exitCode !== 0) throw new DockcniError('firewall', `cannot remove the port-mapping accept rule for ${address} from ${CHAIN}: ${removed.stderr.trim()}`, { fix: 'check that iptables works (`dockcni doctor`)' });
       }
     }
   }
@@ -61,7 +73,7 @@ export class IptablesHostFirewall implements HostFirewall {
 
   /** The chain's rules; none when the chain or the tool is missing. */
   private async rules(tool: string): Promise<string[]> {
-    const r = await execa(tool, ['-w', '-S', CHAIN], { reject: false });
+    const r = await iptables(tool, ['-w', '-S', CHAIN]);
     return r.exitCode === 0 ? r.stdout.split('\n').filter((l) => l.startsWith(`-A ${CHAIN} `)) : [];
   }
 }

@@ -19,6 +19,8 @@ export interface NetnsPins {
   unpin(containerId: string): Promise<void>;
   /** Whether the pin exists and holds a namespace. */
   isPinned(containerId: string): boolean;
+  /** Whether `pid` is still a process of that container (not exited, not reused by another). */
+  isLive(containerId: string, pid: number): boolean;
   list(): Promise<string[]>;
 }
 
@@ -64,8 +66,7 @@ export class BindMountPins implements NetnsPins {
     }
     // The pid may be minutes old (read by reconcile) and now another process's: what is pinned must be
     // the netns of a process in the container's own cgroup, and still that process's netns.
-    const cgroup = readTextIfExistsSync(`/proc/${pid}/cgroup`) ?? '';
-    if (!cgroup.includes(containerId) || this.pinnedIno(target) !== statSync(source, { throwIfNoEntry: false })?.ino) {
+    if (!this.isLive(containerId, pid) || this.pinnedIno(target) !== statSync(source, { throwIfNoEntry: false })?.ino) {
       await this.unpin(containerId);
       throw new DockcniError('pid-reused', `process ${pid} is no longer container ${containerId.slice(0, 12)}'s: refusing to wire its netns`, {
         fix: 'the container stopped or restarted meanwhile; its next start event wires it',
@@ -80,6 +81,10 @@ export class BindMountPins implements NetnsPins {
       await run('umount', [target]);
     }
     removeIfExistsSync(target);
+  }
+
+  isLive(containerId: string, pid: number): boolean {
+    return pid > 0 && (readTextIfExistsSync(`/proc/${pid}/cgroup`) ?? '').includes(containerId);
   }
 
   isPinned(containerId: string): boolean {

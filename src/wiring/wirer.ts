@@ -102,11 +102,16 @@ export class Wirer {
     }
   }
 
-  /** DEL every network (reverse order), unpin, forget. false when there was nothing to undo. */
-  async unwire(containerId: string): Promise<boolean> {
+  /**
+   * DEL every network (reverse order), unpin, forget. false when there was nothing to undo. `ifGone`:
+   * for a container that died, whose record may already be a newer incarnation's (a restart wired
+   * by the runtime before the die event was handled): a record whose process still lives is kept.
+   */
+  async unwire(containerId: string, { ifGone = false }: { ifGone?: boolean } = {}): Promise<boolean> {
     const release = await this.options.locks.mutex(`ctr-${containerId}`);
     try {
       const record = await this.options.store.read(containerId);
+      if (ifGone && record !== undefined && this.options.pins.isLive(containerId, record.pid)) return false;
       if (!record) {
         await this.options.pins.unpin(containerId);
         // An unreadable record file goes too: its cache entries still let gc DEL what it held.

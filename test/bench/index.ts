@@ -6,7 +6,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { ProcNetnsGuard } from '../../src/cni/netns-guard.js';
 import { CniEngine } from '../../src/cni/engine.js';
-import { ExecaPluginExec } from '../../src/cni/execa-plugin-exec.js';
+import { SpawnPluginExec } from '../../src/cni/spawn-plugin-exec.js';
 import { FileLocks } from '../../src/cni/lock.js';
 import { parseConfList } from '../../src/cni/conf.js';
 import { BIN } from '../helpers/fixtures.js';
@@ -61,7 +61,7 @@ async function engineCycles() {
   await execa('ip', ['netns', 'add', 'dcbench']);
   let pluginMs = 0;
   let calls = 0;
-  const engine = new CniEngine({ exec: new ExecaPluginExec(), locks: new FileLocks(path.join(ws.root, 'locks')), pluginPath: [PLUGINS],
+  const engine = new CniEngine({ exec: new SpawnPluginExec(), locks: new FileLocks(path.join(ws.root, 'locks')), pluginPath: [PLUGINS],
     cacheDir: path.join(ws.root, 'cache'), timeoutMs: 60_000, trace: (r) => { pluginMs += r.durationMs; calls += 1; }, netns: new ProcNetnsGuard() });
   const list = parseConfList(ws.bytes, 'bench');
   const rt = { containerId: 'bench', netns: '/var/run/netns/dcbench', ifName: 'eth0', args: [], capabilityArgs: { portMappings: [{ hostPort: 18999, containerPort: 80, protocol: 'tcp' }] } };

@@ -60,5 +60,6 @@ export class FakeDocker implements DockerClient {
   async stop(id: string) { this.calls.push(`stop ${id}`); }
   async kill(id: string) { this.calls.push(`kill ${id}`); }
   async remove(id: string) { this.calls.push(`remove ${id}`); this.containers.delete(id); }
+  async runtimes() { return { names: ['runc'], defaultRuntime: 'runc', rootDir: '/var/lib/docker' }; }
   async networkSubnets() { return [{ network: 'bridge', subnet: '172.17.0.0/16' }]; }
 }

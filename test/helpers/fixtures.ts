@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { CniEngine } from '../../src/cni/engine.js';
-import { ExecaPluginExec } from '../../src/cni/execa-plugin-exec.js';
+import { SpawnPluginExec } from '../../src/cni/spawn-plugin-exec.js';
 import type { TraceRecord } from '../../src/cni/invoke.js';
 import { FileLocks } from '../../src/cni/lock.js';
 import { parseConfList } from '../../src/cni/conf.js';
@@ -56,7 +56,7 @@ export async function sandbox(t: ExecutionContext): Promise<Sandbox> {
     confDir: path.join(dir, 'net.d'),
     traces,
     engine: (timeoutMs = 10_000) => new CniEngine({
-      exec: new ExecaPluginExec(),
+      exec: new SpawnPluginExec(),
       locks: new FileLocks(path.join(dir, 'locks')),
       pluginPath: [path.join(dir, 'no-such-dir'), FIXTURE_PLUGINS],
       cacheDir: path.join(dir, 'cache'),

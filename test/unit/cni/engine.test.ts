@@ -207,9 +207,9 @@ test('VERSION returns what the plugin supports, as it says it', async (t) => {
   await writeFile(`${dir}/oldie`, '#!/bin/sh\ncat >/dev/null\necho \'{"cniVersion":"0.4.0","supportedVersions":["0.3.1","0.4.0"]}\'\n');
   await chmod(`${dir}/oldie`, 0o755);
   const { CniEngine } = await import('../../../src/cni/engine.js');
-  const { ExecaPluginExec } = await import('../../../src/cni/execa-plugin-exec.js');
+  const { SpawnPluginExec } = await import('../../../src/cni/spawn-plugin-exec.js');
   const { FileLocks } = await import('../../../src/cni/lock.js');
-  const engine = new CniEngine({ exec: new ExecaPluginExec(), locks: new FileLocks(`${s.dir}/locks`), pluginPath: [dir], cacheDir: s.cacheDir, timeoutMs: 5000, netns: { check: async () => undefined } });
+  const engine = new CniEngine({ exec: new SpawnPluginExec(), locks: new FileLocks(`${s.dir}/locks`), pluginPath: [dir], cacheDir: s.cacheDir, timeoutMs: 5000, netns: { check: async () => undefined } });
   t.deepEqual(await engine.version('oldie', '0.4.0'), { cniVersion: '0.4.0', supportedVersions: ['0.3.1', '0.4.0'] });
 });
 

@@ -15,7 +15,7 @@ const id = (c: string) => c.repeat(64);
 const PINS = '/run/fake/netns';
 
 const pins: NetnsPins = {
-  dir: PINS, pathFor: (i) => path.join(PINS, i), pin: async () => '', unpin: async () => undefined, isPinned: () => true, list: async () => [],
+  dir: PINS, pathFor: (i) => path.join(PINS, i), pin: async () => '', unpin: async () => undefined, isPinned: () => true, isLive: () => false, list: async () => [],
 };
 
 const entry = (containerId: string, netns: string | undefined, network = 'n'): CacheEntry => ({

@@ -23,6 +23,9 @@ class FakePins implements NetnsPins {
   }
   async unpin(id: string) { this.held.delete(id); }
   isPinned(id: string) { return this.held.has(id); }
+  /** Processes still running. */
+  readonly live = new Set<number>();
+  isLive(_id: string, pid: number) { return this.live.has(pid); }
   async list() { return [...this.held]; }
 }
 
@@ -33,7 +36,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, pins: FakeP
   await mkdir(confDir);
   await writeFile(path.join(confDir, 'n.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'noop' }] }));
   const added: string[] = [];
-  const engine = { add: async () => { added.push('ADD'); return { cniVersion: '1.0.0' }; } } as unknown as CniEngine;
+  const engine = { add: async () => { added.push('ADD'); return { cniVersion: '1.0.0' }; }, del: async () => { added.push('DEL'); } } as unknown as CniEngine;
   const records = store(path.join(root, 'state'));
   const wirer = new Wirer({ engine, store: records, pins, locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, containersWithRules: async () => [] } });
   return { wirer, records, added };
@@ -69,4 +72,21 @@ test('a wiring that succeeds leaves the pin and one record in the wired state', 
   t.deepEqual([...pins.held], [ID]);
   t.deepEqual(added, ['ADD']);
   t.deepEqual((await records.read(ID))?.networks.map((n) => n.state), ['wired']);
+});
+
+test('a die handled late keeps a newer incarnation the runtime has wired; a dead one is DELeted', async (t) => {
+  const pins = new FakePins(false);
+  const { wirer, records, added } = await setup(t, pins, (dir) => new AttachmentStore(dir));
+  await wirer.wire({ ...target, origin: 'runtime', startedAt: '' }, request);
+  pins.live.add(target.pid);
+  t.false(await wirer.unwire(ID, { ifGone: true }));
+  t.deepEqual(added, ['ADD']);
+  t.truthy(await records.read(ID));
+  // The same incarnation seen by the daemon (Docker's StartedAt, which the runtime could not know) is not wired twice.
+  await wirer.wire({ ...target, startedAt: '2026-12-01T00:00:00Z' }, request);
+  t.deepEqual(added, ['ADD']);
+  pins.live.delete(target.pid);
+  t.true(await wirer.unwire(ID, { ifGone: true }));
+  t.deepEqual(added, ['ADD', 'DEL']);
+  t.is(await records.read(ID), undefined);
 });

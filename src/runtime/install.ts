@@ -1,0 +1,202 @@
+import { execFile } from 'node:child_process';
+import { accessSync, constants, copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { DockerClient } from '../docker/docker-client.js';
+import { describeError, DockcniError } from '../errors.js';
+import { writeFileAtomic } from '../fs-atomic.js';
+import { runtimeArgs, type RuntimeOptions } from './invocation.js';
+
+const run = promisify(execFile);
+
+export const DEFAULT_DAEMON_JSON = '/etc/docker/daemon.json';
+export const DEFAULT_RUNTIME_NAME = 'dockcni';
+/** The script the shim calls, in this package. */
+export const RUNTIME_SCRIPT = fileURLToPath(new URL('../../../bin/dockcni-runtime', import.meta.url));
+/** Its Node half. */
+const RUNTIME_ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
+/** dockerd's default pid file. */
+const DOCKERD_PID_FILE = '/var/run/docker.pid';
+const RELOAD_WAIT_MS = 10_000;
+
+/** One entry of daemon.json's `runtimes`. */
+export interface RuntimeEntry {
+  readonly path: string;
+  readonly runtimeArgs?: readonly string[];
+}
+
+type DaemonJson = Record<string, unknown> & { runtimes?: Record<string, RuntimeEntry>; 'default-runtime'?: string };
+
+export interface RuntimeChange {
+  readonly daemonJson: string;
+  /** The file as it was, when there was one and it changed. */
+  readonly backup?: string | undefined;
+  readonly changed: boolean;
+  /** How dockerd was told: the pid that got SIGHUP. */
+  readonly reloadedPid?: number | undefined;
+  /** Uninstalled, but dockerd lists the runtime until it restarts. */
+  readonly listedUntilRestart?: boolean | undefined;
+}
+
+function readDaemonJson(file: string): { config: DaemonJson; existed: boolean } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { config: {}, existed: false };
+    throw new DockcniError('config-invalid', `cannot read ${file}: ${(error as Error).message}`, { cause: error });
+  }
+  let parsed: unknown;
+  try {
+    parsed = text.trim() === '' ? {} : JSON.parse(text);
+  } catch (error) {
+    throw new DockcniError('config-invalid', `${file} is not valid JSON: ${(error as Error).message}`, { cause: error, fix: 'correct it by hand first: dockerd cannot read it either' });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new DockcniError('config-invalid', `${file} does not hold a JSON object`, { fix: 'correct it by hand first: dockerd cannot read it either' });
+  }
+  const runtimes = (parsed as DaemonJson).runtimes;
+  if (runtimes !== undefined && (typeof runtimes !== 'object' || runtimes === null || Array.isArray(runtimes))) {
+    throw new DockcniError('config-invalid', `${file}: "runtimes" is not an object`, { fix: 'correct it by hand first: dockerd cannot read it either' });
+  }
+  return { config: parsed as DaemonJson, existed: true };
+}
+
+/** Every other key and runtime kept; written atomically, the previous file kept beside it. */
+async function writeDaemonJson(file: string, existed: boolean, next: DaemonJson): Promise<string | undefined> {
+  const backup = existed ? `${file}.dockcni-backup` : undefined;
+  if (backup !== undefined) copyFileSync(file, backup);
+  await writeFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`, { file: 0o644, dir: 0o755 });
+  return backup;
+}
+
+/** A program on PATH, as an absolute path: the shim's PATH is dockerd's, not the operator's. */
+export function onPath(program: string, searchPath = process.env['PATH'] ?? ''): string | undefined {
+  for (const dir of searchPath.split(':').filter((d) => d !== '')) {
+    const candidate = path.join(dir, program);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory: try the next one
+    }
+  }
+  return undefined;
+}
+
+/** dockerd's pid: from its pid file, else the one process named dockerd. */
+export function dockerdPid(): number {
+  const fromFile = existsSync(DOCKERD_PID_FILE) ? Number(readFileSync(DOCKERD_PID_FILE, 'utf8').trim()) : NaN;
+  if (Number.isInteger(fromFile) && fromFile > 0 && existsSync(`/proc/${fromFile}`)) return fromFile;
+  const found = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'dockerd';
+    } catch {
+      return false; // exited while being listed
+    }
+  });
+  if (found.length !== 1) {
+    throw new DockcniError('not-running', found.length === 0 ? 'no dockerd process found to reload' : `${found.length} dockerd processes: cannot tell which one to reload`, {
+      fix: 'reload it yourself: systemctl reload docker (or kill -HUP <dockerd pid>)',
+    });
+  }
+  return Number(found[0]);
+}
+
+/** SIGHUP, then waits until dockerd lists (or no longer lists) the runtime. */
+async function reload(docker: DockerClient, name: string, present: boolean): Promise<number> {
+  const pid = dockerdPid();
+  process.kill(pid, 'SIGHUP');
+  const deadline = Date.now() + RELOAD_WAIT_MS;
+  for (;;) {
+    const { names } = await docker.runtimes();
+    if (names.includes(name) === present) return pid;
+    if (Date.now() > deadline) {
+      throw new DockcniError('config-invalid', `dockerd (pid ${pid}) was sent SIGHUP but ${present ? 'does not list' : 'still lists'} runtime ${name} after ${RELOAD_WAIT_MS / 1000} s`, {
+        fix: 'dockerd rejected the new daemon.json: see its log (journalctl -u docker) for why',
+      });
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export interface InstallOptions {
+  readonly docker: DockerClient;
+  readonly name: string;
+  readonly daemonJson: string;
+  readonly runtime: RuntimeOptions;
+  /** Make it dockerd's default-runtime: every container goes through it (those without the label pass straight to runc). */
+  readonly makeDefault: boolean;
+  readonly reload: boolean;
+}
+
+export async function installRuntime(o: InstallOptions): Promise<RuntimeChange> {
+  const { config, existed } = readDaemonJson(o.daemonJson);
+  const entry: RuntimeEntry = { path: RUNTIME_SCRIPT, runtimeArgs: runtimeArgs(o.runtime) };
+  const next: DaemonJson = { ...config, runtimes: { ...config.runtimes, [o.name]: entry } };
+  if (o.makeDefault) next['default-runtime'] = o.name;
+  const changed = JSON.stringify(next) !== JSON.stringify(config);
+  const backup = changed ? await writeDaemonJson(o.daemonJson, existed, next) : undefined;
+  const reloadedPid = o.reload ? await reload(o.docker, o.name, true) : undefined;
+  return { daemonJson: o.daemonJson, backup, changed, reloadedPid };
+}
+
+export async function uninstallRuntime(o: Pick<InstallOptions, 'docker' | 'name' | 'daemonJson' | 'reload'>): Promise<RuntimeChange> {
+  const { config, existed } = readDaemonJson(o.daemonJson);
+  if (!existed || config.runtimes?.[o.name] === undefined) return { daemonJson: o.daemonJson, changed: false };
+  const { [o.name]: _removed, ...runtimes } = config.runtimes;
+  const next: DaemonJson = { ...config, runtimes };
+  if (Object.keys(runtimes).length === 0) delete next.runtimes;
+  if (next['default-runtime'] === o.name) delete next['default-runtime'];
+  const backup = await writeDaemonJson(o.daemonJson, existed, next);
+  // dockerd reloads its runtimes only from a daemon.json that names at least one (an empty or missing
+  // "runtimes" leaves them as they were): then only a restart makes it forget this one.
+  const untilRestart = next.runtimes === undefined;
+  let reloadedPid: number | undefined;
+  if (o.reload && untilRestart) {
+    reloadedPid = dockerdPid();
+    process.kill(reloadedPid, 'SIGHUP');
+  } else if (o.reload) reloadedPid = await reload(o.docker, o.name, false);
+  return { daemonJson: o.daemonJson, backup, changed: true, reloadedPid, listedUntilRestart: untilRestart };
+}
+
+export interface RuntimeStatus {
+  readonly name: string;
+  readonly daemonJson: string;
+  /** The daemon.json entry, if any. */
+  readonly entry?: RuntimeEntry | undefined;
+  /** dockerd lists it (undefined: Docker could not be asked). */
+  readonly registered?: boolean | undefined;
+  readonly isDefault: boolean;
+  /** `<path> <runtimeArgs> --version` answered (the script, and runc through it), and its Node half loads its wiring modules. */
+  readonly answering: boolean;
+  readonly problem?: string | undefined;
+}
+
+export async function runtimeStatus(docker: DockerClient, name: string, daemonJson: string): Promise<RuntimeStatus> {
+  const { config } = readDaemonJson(daemonJson);
+  const entry = config.runtimes?.[name];
+  let registered: boolean | undefined;
+  let isDefault = false;
+  let problem: string | undefined;
+  try {
+    const info = await docker.runtimes();
+    registered = info.names.includes(name);
+    isDefault = info.defaultRuntime === name;
+  } catch (error) {
+    problem = describeError(error);
+  }
+  let answering = false;
+  if (entry !== undefined) {
+    try {
+      await run(entry.path, [...entry.runtimeArgs ?? [], '--version'], { timeout: 10_000 });
+      const node = entry.runtimeArgs?.find((a) => a.startsWith('--dockcni-node='))?.slice('--dockcni-node='.length) ?? 'node';
+      await run(node, [RUNTIME_ENTRY, 'check'], { timeout: 10_000 });
+      answering = true;
+    } catch (error) {
+      problem = `${entry.path} --version failed: ${describeError(error)}`;
+    }
+  }
+  return { name, daemonJson, entry, registered, isDefault, answering, problem };
+}

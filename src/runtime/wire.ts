@@ -1,0 +1,95 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { ListedContainer } from '../docker/container-list.js';
+import { describeError, DockcniError, fixOf, InvalidInputError } from '../errors.js';
+import { resolvePaths } from '../paths.js';
+import { createWirer, type WiringParts } from '../wiring/create-wirer.js';
+import { parseLabels, type LabelOptions } from '../wiring/labels.js';
+import type { WireTarget } from '../wiring/wirer.js';
+import { optionsProblem, type Invocation, type RuntimeOptions } from './invocation.js';
+import { report } from './report.js';
+
+const run = promisify(execFile);
+const DEFAULT_TIMEOUT_SECONDS = 120;
+
+/** The parts of an OCI bundle's config.json the wirer needs. */
+interface OciSpec {
+  readonly hostname?: string;
+  readonly mounts?: readonly { readonly destination: string; readonly source?: string }[];
+}
+
+function wiring(options: RuntimeOptions): WiringParts {
+  const timeout = Number(options.timeout ?? DEFAULT_TIMEOUT_SECONDS);
+  if (!Number.isFinite(timeout) || timeout < 0.1) throw new InvalidInputError('runtime option --dockcni-timeout', options.timeout ?? '', 'must be a number of seconds, at least 0.1', 'run `dockcni runtime install --timeout 120` again');
+  // Only runtimeArgs configure the runtime: the shim's environment is dockerd's, not the operator's.
+  const paths = resolvePaths(options, {});
+  return createWirer({ paths, timeoutMs: Math.round(timeout * 1000), podNamespace: options.podNamespace ?? 'default' });
+}
+
+function labelOptions(options: RuntimeOptions): LabelOptions {
+  const list = (value: string) => new Set(value.split(',').map((n) => n.trim()).filter((n) => n !== ''));
+  return {
+    allowNetworks: options.allowNetworks === undefined ? undefined : list(options.allowNetworks),
+    allowArgs: options.allowArgs === undefined ? undefined : list(options.allowArgs),
+  };
+}
+
+/** The container runc has just created, as the wirer needs it: its process from the pid file, its files from the bundle. */
+function target(invocation: Invocation, container: ListedContainer): WireTarget {
+  if (invocation.pidFile === undefined || invocation.bundle === undefined) {
+    throw new DockcniError('no-pid', 'runc create was called without --pid-file or --bundle: cannot find the container\'s process');
+  }
+  const pid = Number(readFileSync(invocation.pidFile, 'utf8').trim());
+  const spec = JSON.parse(readFileSync(path.join(invocation.bundle, 'config.json'), 'utf8')) as OciSpec;
+  const mounted = (destination: string) => spec.mounts?.find((m) => m.destination === destination)?.source;
+  return {
+    containerId: invocation.containerId, name: container.name, pid, startedAt: '', origin: 'runtime', networkMode: container.networkMode,
+    hostname: spec.hostname, hostsPath: mounted('/etc/hosts'), resolvConfPath: mounted('/etc/resolv.conf'),
+  };
+}
+
+/**
+ * Wires a container between runc's create and its first instruction. A failure fails the create: the
+ * wirer has undone its part, and the container runc made is deleted here, so nothing is left.
+ */
+export async function wireCreated(invocation: Invocation, container: ListedContainer): Promise<number> {
+  try {
+    const request = parseLabels(container.labels, labelOptions(invocation.options));
+    if (request === undefined) return 0;
+    await wiring(invocation.options).wirer.wire(target(invocation, container), request);
+    return 0;
+  } catch (error) {
+    return abandonCreate(invocation, error);
+  }
+}
+
+/** Reports why the create failed, in the words Docker shows, and deletes the container runc created. */
+export async function abandonCreate(invocation: Invocation, error: unknown): Promise<number> {
+  const fix = fixOf(error);
+  report(invocation, 'error', `dockcni: ${describeError(error)}${fix === undefined ? '' : ` (fix: ${fix})`}`);
+  try {
+    await run(invocation.options.runc ?? 'runc', [...invocation.runcGlobal, 'delete', '--force', invocation.containerId]);
+  } catch (cleanup) {
+    report(invocation, 'error', `dockcni: could not delete the container runc created: ${describeError(cleanup)}`);
+  }
+  return 1;
+}
+
+/**
+ * The container's process is gone: DEL its networks before runc forgets it. A failure stays in the
+ * record (`dockcni ls` shows it; the daemon, `gc` or the next delete finishes the job) and in runc's
+ * log; the container is deleted either way.
+ */
+export async function unwireDeleted(invocation: Invocation): Promise<number> {
+  try {
+    const problem = optionsProblem(invocation);
+    if (problem !== undefined) throw problem;
+    await wiring(invocation.options).wirer.unwire(invocation.containerId, { ifGone: true });
+    return 0;
+  } catch (error) {
+    report(invocation, 'warning', `dockcni: could not DEL the networks of container ${invocation.containerId.slice(0, 12)}: ${describeError(error)}`);
+    return 1;
+  }
+}

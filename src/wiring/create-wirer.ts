@@ -1,0 +1,40 @@
+import { createEngine } from '../cni/create-engine.js';
+import type { CniEngine } from '../cni/engine.js';
+import type { TraceSink } from '../cni/invoke.js';
+import { FileLocks } from '../cni/lock.js';
+import { locksDir, pinsDir, type Paths } from '../paths.js';
+import { AttachmentStore } from '../state/attachment-store.js';
+import { IptablesHostFirewall } from './host-firewall.js';
+import { BindMountPins } from './netns-pins.js';
+import { Wirer } from './wirer.js';
+
+export interface CreateWirerOptions {
+  readonly paths: Paths;
+  readonly timeoutMs: number;
+  /** K8S_POD_NAMESPACE for every container. */
+  readonly podNamespace: string;
+  readonly trace?: TraceSink | undefined;
+  readonly onProgress?: ((step: string) => void) | undefined;
+  /** Shutdown: every wait for a lock ends when it fires. */
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface WiringParts {
+  readonly engine: CniEngine;
+  readonly store: AttachmentStore;
+  readonly pins: BindMountPins;
+  readonly firewall: IptablesHostFirewall;
+  readonly wirer: Wirer;
+}
+
+/** The wirer with its real collaborators (mount, iptables, lock and record files): for entry points. */
+export function createWirer(o: CreateWirerOptions): WiringParts {
+  const engine = createEngine({ pluginPath: o.paths.cniPath, cacheDir: o.paths.cacheDir, locksDir: locksDir(o.paths), timeoutMs: o.timeoutMs, signal: o.signal, trace: o.trace });
+  const store = new AttachmentStore(o.paths.stateDir);
+  const pins = new BindMountPins(pinsDir(o.paths));
+  const firewall = new IptablesHostFirewall();
+  const wirer = new Wirer({
+    engine, store, pins, firewall, locks: new FileLocks(locksDir(o.paths), undefined, o.signal), confDir: o.paths.confDir, podNamespace: o.podNamespace, onProgress: o.onProgress,
+  });
+  return { engine, store, pins, firewall, wirer };
+}

@@ -1,0 +1,211 @@
+import { existsSync } from 'node:fs';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { addressOf, assertNoLeftovers, dirs, pingFrom, sleep, startDaemon, waitFor, type Dirs } from '../helpers/docker.js';
+import { BUSYBOX_IMAGE, bridgeNetwork, dockcni, hostTest, reservations, sh, uid, type TestNetwork } from '../helpers/host.js';
+
+const test = hostTest();
+const DAEMON_JSON = '/etc/docker/daemon.json';
+
+/**
+ * dockcni registered in dockerd under a name of this test's own, on the test's dirs; removed again at
+ * teardown, which (ava runs teardowns last-in first-out) comes after the test's containers are gone.
+ */
+async function runtime(t: ExecutionContext, d: Dirs, extra: string[] = []): Promise<string> {
+  const name = uid('dcrt');
+  const before = existsSync(DAEMON_JSON) ? await readFile(DAEMON_JSON, 'utf8') : undefined;
+  t.teardown(async () => {
+    await dockcni(['runtime', 'uninstall', '--name', name]);
+    if (before === undefined) await sh('rm', ['-f', DAEMON_JSON, `${DAEMON_JSON}.dockcni-backup`]);
+  });
+  await dockcni(['runtime', 'install', '--name', name, ...d.flags, ...extra]);
+  return name;
+}
+
+/** `docker run` through the runtime; the container is removed at teardown whatever happened. */
+async function run(t: ExecutionContext, rt: string, args: string[], command: string[], reject = true) {
+  const name = uid('dcr');
+  t.teardown(async () => { await sh('docker', ['rm', '-f', name], { reject: false }); });
+  const r = await sh('docker', ['run', '--name', name, '--runtime', rt, ...args, BUSYBOX_IMAGE, ...command], { reject });
+  return { ...r, name };
+}
+
+const records = async (d: Dirs) => readdir(path.join(d.root, 'state/attachments')).catch(() => [] as string[]);
+const cacheEntries = async (d: Dirs) => readdir(path.join(d.root, 'cache/results')).catch(() => [] as string[]);
+/** Containers runc still holds for Docker: a failed create must leave none. */
+const runcContainers = async () => (await sh('runc', ['--root', '/run/docker/runtime-runc/moby', 'list', '-q'], { reject: false })).stdout.split('\n').filter(Boolean);
+
+async function setup(t: ExecutionContext, octet: number, extra: string[] = []): Promise<{ d: Dirs; net: TestNetwork; rt: string }> {
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, octet);
+  const rt = await runtime(t, d, extra);
+  return { d, net, rt };
+}
+
+test('runtime: the first instruction sees its address; the exit status is the app\'s; nothing is left after --rm', async (t) => {
+  const { d, net, rt } = await setup(t, 71);
+  const first = await run(t, rt, ['--rm', '--network', 'none', '-l', `dockcni.networks=${net.name}`], ['ip', '-4', '-o', 'addr', 'show', 'eth0']);
+  t.regex(first.stdout, new RegExp(`inet 10\\.231\\.71\\.\\d+/24`), 'eth0 had its address when the container\'s first command ran');
+  const exit = await run(t, rt, ['--rm', '--network', 'none', '-l', `dockcni.networks=${net.name}`], ['sh', '-c', 'exit 7'], false);
+  t.is(exit.exitCode, 7);
+  await assertNoLeftovers(t, d, net, []);
+});
+
+test('runtime: docker exec, two containers that ping each other, ls shows them; docker stop DELs', async (t) => {
+  const { d, net, rt } = await setup(t, 72);
+  const label = ['--network', 'none', '-l', `dockcni.networks=${net.name}`];
+  const a = await run(t, rt, ['-d', ...label], ['sleep', '600']);
+  const b = await run(t, rt, ['-d', ...label], ['sleep', '600']);
+  const addressB = await addressOf(b.name);
+  t.truthy(addressB, 'docker exec reaches a runtime-wired container');
+  t.true(await pingFrom(a.name, addressB!), 'a pings b');
+  const ls = JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout) as { name: string; origin: string }[];
+  t.deepEqual(ls.map((r) => [r.name, r.origin]).sort(), [[a.name, 'runtime'], [b.name, 'runtime']].sort());
+  await sh('docker', ['stop', '-t', '1', a.name, b.name]);
+  await assertNoLeftovers(t, d, net, []);
+});
+
+test('runtime: --restart on-failure:2 wires each of the three starts, with one attachment each', async (t) => {
+  const { d, net, rt } = await setup(t, 73);
+  const out = path.join(d.root, 'out');
+  await sh('mkdir', ['-p', out]);
+  const c = await run(t, rt, ['-d', '--restart', 'on-failure:2', '-v', `${out}:/out`, '--network', 'none', '-l', `dockcni.networks=${net.name}`],
+    ['sh', '-c', 'ip -4 -o addr show eth0 >> /out/starts; ls /sys/class/net >> /out/links; exit 3']);
+  await waitFor('three starts and the last exit', async () => (await sh('docker', ['inspect', '-f', '{{.State.Status}} {{.RestartCount}}', c.name])).stdout.trim() === 'exited 2', 30_000);
+  const starts = (await readFile(path.join(out, 'starts'), 'utf8')).split('\n').filter(Boolean);
+  t.is(starts.length, 3);
+  for (const line of starts) t.regex(line, /inet 10\.231\.73\.\d+\/24/);
+  t.deepEqual((await readFile(path.join(out, 'links'), 'utf8')).split('\n').filter(Boolean).filter((l) => l.startsWith('eth')), ['eth0', 'eth0', 'eth0'], 'one interface per start');
+  await waitFor('the last run\'s DEL', async () => (await records(d)).length === 0 && (await cacheEntries(d)).length === 0);
+  await assertNoLeftovers(t, d, net, []);
+});
+
+test('runtime: a container without the label passes straight through, whatever its network mode', async (t) => {
+  const { d, rt } = await setup(t, 74);
+  const bridged = await run(t, rt, ['--rm'], ['ip', '-4', '-o', 'addr', 'show', 'eth0']);
+  t.regex(bridged.stdout, /inet 172\.17\./, 'Docker\'s own bridge address, untouched');
+  const none = await run(t, rt, ['--rm', '--network', 'none'], ['ls', '/sys/class/net']);
+  t.deepEqual(none.stdout.split(/\s+/).filter(Boolean), ['lo']);
+  t.deepEqual(await records(d), []);
+  t.deepEqual(await cacheEntries(d), []);
+});
+
+test('runtime: an unknown network, a bad label, another network mode and a failing plugin fail docker run with their message and leave nothing', async (t) => {
+  const { d, net, rt } = await setup(t, 75);
+  // A chain whose last plugin fails ADD: the bridge plugin's veth, address and rules must be undone.
+  const failing = uid('tnf');
+  await writeFile(path.join(d.confDir, `60-${failing}.conflist`), JSON.stringify({
+    cniVersion: '1.0.0', name: failing,
+    plugins: [
+      { type: 'bridge', bridge: net.bridge, isGateway: true, ipam: { type: 'host-local', dataDir: net.ipamDir, ranges: [[{ subnet: net.subnet }]] } },
+      { type: 'fixture', fixture: { fail: { code: 7, msg: 'fixture says no' }, failOn: ['ADD'] } },
+    ],
+  }));
+  const cases: [string[], RegExp][] = [
+    [['--network', 'none', '-l', 'dockcni.networks=nosuchnet'], /no network named "nosuchnet".*fix: add a \.conflist/],
+    [['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ports=99999:80'], /invalid label dockcni\.ports "99999:80": port 99999 is outside 1-65535/],
+    [['-l', `dockcni.networks=${net.name}`], /uses network mode "default", not "none".*fix: start it with --network none/],
+    [['--network', 'none', '-l', `dockcni.networks=${failing}`], /fixture says no/],
+  ];
+  for (const [args, message] of cases) {
+    const r = await run(t, rt, ['--rm', ...args], ['true'], false);
+    t.not(r.exitCode, 0, args.join(' '));
+    t.regex(r.stderr, /OCI runtime create failed: dockcni: /, args.join(' '));
+    t.regex(r.stderr, message, args.join(' '));
+    const id = (await sh('docker', ['inspect', '-f', '{{.Id}}', r.name], { reject: false })).stdout.trim();
+    if (id !== '') t.false((await runcContainers()).includes(id), `runc holds no container for ${args.join(' ')}`);
+  }
+  t.deepEqual(await records(d), []);
+  t.deepEqual(await cacheEntries(d), []);
+  await assertNoLeftovers(t, d, net, []);
+});
+
+test('runtime: a hung plugin fails the start once the timeout passes, leaving nothing', async (t) => {
+  const d = await dirs(t);
+  const hung = uid('tnh');
+  await writeFile(path.join(d.confDir, `10-${hung}.conflist`), JSON.stringify({ cniVersion: '1.0.0', name: hung, plugins: [{ type: 'fixture', fixture: { sleepMs: 60_000, failOn: ['ADD'] } }] }));
+  const rt = await runtime(t, d, ['--timeout', '2']);
+  const started = Date.now();
+  const r = await run(t, rt, ['--rm', '--network', 'none', '-l', `dockcni.networks=${hung}`], ['true'], false);
+  t.not(r.exitCode, 0);
+  t.regex(r.stderr, /timed out|did not finish|timeout/i);
+  t.true(Date.now() - started < 30_000, 'bounded by the 2 s timeout, not the plugin\'s minute');
+  t.deepEqual(await records(d), []);
+  t.deepEqual(await cacheEntries(d), []);
+});
+
+test('runtime and daemon share state: the daemon neither re-wires nor unwires a runtime container, across docker restart', async (t) => {
+  const { d, net, rt } = await setup(t, 76);
+  const daemon = await startDaemon(t, d);
+  const out = path.join(d.root, 'out');
+  await sh('mkdir', ['-p', out]);
+  const c = await run(t, rt, ['-d', '-v', `${out}:/out`, '--network', 'none', '-l', `dockcni.networks=${net.name}`], ['sh', '-c', 'ip -4 -o addr show eth0 >> /out/starts; ip -o link show eth0 >> /out/links; sleep 600']);
+  const firstLine = async (n: number) => waitFor(`start ${n} written`, async () => {
+    const lines = (await readFile(path.join(out, 'starts'), 'utf8').catch(() => '')).split('\n').filter(Boolean);
+    return lines.length >= n && lines;
+  });
+  const first = (await firstLine(1))[0]!;
+  await waitFor('the daemon to see the start', async () => daemon.log().includes(c.name) || daemon.log().includes('wired'), 10_000).catch(() => undefined);
+  await sleep(1000);
+  const address = /inet (\S+)\//.exec(first)?.[1];
+  t.is(await addressOf(c.name), address, 'the address the first instruction saw is still there: the daemon did not re-wire it');
+  t.is(Number((await sh('docker', ['exec', c.name, 'sh', '-c', 'ls /sys/class/net | wc -l'])).stdout.trim()), 2, 'lo and one eth0');
+  await sh('docker', ['restart', '-t', '1', c.name]);
+  const lines = await firstLine(2);
+  await sleep(1500); // the die event of the first run reaches the daemon after the runtime wired the second
+  t.regex(lines[1]!, /inet 10\.231\.76\.\d+\/24/);
+  t.truthy(await addressOf(c.name), 'the restarted container keeps its networking after the daemon handled the old die');
+  t.is((await cacheEntries(d)).length, 1, 'one attachment, not two');
+  t.deepEqual(await reservations(net), [(await addressOf(c.name))!], 'one reservation: the previous one was DELeted');
+  await sh('docker', ['rm', '-f', c.name]);
+  await waitFor('teardown', async () => (await records(d)).length === 0);
+  await assertNoLeftovers(t, d, net, []);
+});
+
+test('runtime keeps working with the daemon SIGKILLed in the middle of an ADD', async (t) => {
+  const d = await dirs(t, { leavesState: 'the daemon is killed mid-ADD' });
+  const net = await bridgeNetwork(t, d.confDir, d.root, 77);
+  const slow = uid('tns');
+  await writeFile(path.join(d.confDir, `10-${slow}.conflist`), JSON.stringify({ cniVersion: '1.0.0', name: slow, plugins: [{ type: 'fixture', fixture: { sleepMs: 20_000, failOn: ['ADD'] } }] }));
+  const rt = await runtime(t, d);
+  const daemon = await startDaemon(t, d);
+  const victim = uid('dcv');
+  t.teardown(async () => { await sh('docker', ['rm', '-f', victim], { reject: false }); });
+  await sh('docker', ['run', '-d', '--name', victim, '--network', 'none', '-l', `dockcni.networks=${slow}`, BUSYBOX_IMAGE, 'sleep', '600']);
+  await waitFor('the daemon to be inside the slow ADD', async () => existsSync(path.join(d.root, 'state/attachments')) && (await records(d)).length > 0, 15_000);
+  await daemon.kill();
+  const r = await run(t, rt, ['--rm', '--network', 'none', '-l', `dockcni.networks=${net.name}`], ['ip', '-4', '-o', 'addr', 'show', 'eth0']);
+  t.regex(r.stdout, /inet 10\.231\.77\.\d+\/24/);
+  await sh('docker', ['rm', '-f', victim]);
+});
+
+test('runtime install keeps every other key and runtime of daemon.json; uninstall gives it back', async (t) => {
+  const d = await dirs(t);
+  const before = existsSync(DAEMON_JSON) ? await readFile(DAEMON_JSON, 'utf8') : undefined;
+  const original = { ...(before === undefined ? {} : JSON.parse(before) as Record<string, unknown>), 'log-level': 'info', runtimes: { ...((before === undefined ? {} : JSON.parse(before) as { runtimes?: object }).runtimes ?? {}), 'dockcni-test-other': { path: 'runc' } } };
+  t.teardown(async () => {
+    if (before === undefined) await sh('rm', ['-f', DAEMON_JSON, `${DAEMON_JSON}.dockcni-backup`]);
+    else await writeFile(DAEMON_JSON, before);
+    await sh('sh', ['-c', 'kill -HUP $(pidof dockerd)']);
+  });
+  await writeFile(DAEMON_JSON, JSON.stringify(original, null, 2));
+  const name = uid('dcrt');
+  const installed = await dockcni(['runtime', 'install', '--name', name, ...d.flags]);
+  t.regex(installed.stdout, new RegExp(`installed runtime ${name} in ${DAEMON_JSON}`));
+  t.regex(installed.stdout, /previous file kept as \/etc\/docker\/daemon\.json\.dockcni-backup/);
+  t.regex(installed.stdout, /dockerd \(pid \d+\) reloaded its config and lists/);
+  const now = JSON.parse(await readFile(DAEMON_JSON, 'utf8')) as { 'log-level': string; runtimes: Record<string, { path: string; runtimeArgs: string[] }> };
+  t.is(now['log-level'], 'info');
+  t.deepEqual(now.runtimes['dockcni-test-other'], { path: 'runc' });
+  t.true(now.runtimes[name]!.path.endsWith('bin/dockcni-runtime'));
+  t.deepEqual(JSON.parse(await readFile(`${DAEMON_JSON}.dockcni-backup`, 'utf8')), original);
+  const status = await dockcni(['runtime', 'status', '--name', name, '-o', 'json']);
+  t.like(JSON.parse(status.stdout), { registered: true, answering: true });
+  t.regex((await sh('docker', ['info', '--format', '{{json .Runtimes}}'])).stdout, new RegExp(name));
+  await dockcni(['runtime', 'uninstall', '--name', name]);
+  t.deepEqual(JSON.parse(await readFile(DAEMON_JSON, 'utf8')), original, 'uninstall restores the file');
+  t.notRegex((await sh('docker', ['info', '--format', '{{json .Runtimes}}'])).stdout, new RegExp(name));
+  const gone = await dockcni(['runtime', 'status', '--name', name], { reject: false });
+  t.is(gone.exitCode, 1, 'status fails for a runtime that is not installed');
+});
