@@ -19,6 +19,7 @@ import type { AttachmentStore } from '../state/attachment-store.js';
 import { asTarget, hostListener, hostSockets, overlaps, type HostSocket } from '../wiring/host-ports.js';
 import { NETWORKS_LABEL, parseLabels, type PortMapping } from '../wiring/labels.js';
 import type { HostLeftover } from '../gc/host-leftovers.js';
+import { DEFAULT_DAEMON_JSON, DEFAULT_RUNTIME_NAME, runtimeStatus } from '../runtime/install.js';
 
 /** What the checks look at; the CLI's context provides it. */
 export interface DoctorDeps {
@@ -203,6 +204,15 @@ async function leftoverChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
 }
 
 /** Every node check, in the order an operator would make them. */
+/** Runtime mode is optional; once daemon.json names it, dockerd must list it and it must answer. */
+export async function runtimeCheck(ctx: Pick<DoctorDeps, 'docker'>, daemonJson = DEFAULT_DAEMON_JSON): Promise<CheckResult[]> {
+  const s = await runtimeStatus(ctx.docker, DEFAULT_RUNTIME_NAME, daemonJson);
+  if (s.entry === undefined) return [ok('runtime', `not installed (optional: \`dockcni runtime install\` wires containers before their first instruction)`)];
+  if (s.registered && s.answering) return [ok('runtime', `${s.name} installed${s.isDefault ? ' as the default runtime' : ''} and answering (${s.entry.path})`)];
+  const why = !s.registered ? `${daemonJson} names ${s.name} but dockerd does not list it` : `${s.name} does not answer: ${s.problem ?? 'unknown'}`;
+  return [fail('runtime', why, 'run `dockcni runtime install` again (it rewrites the entry and reloads dockerd); `dockcni runtime status` shows the details')];
+}
+
 export async function runChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
   const { results, reachable } = await dockerChecks(ctx);
   const listing = loadConfDir(ctx.paths.confDir);
@@ -213,8 +223,9 @@ export async function runChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
   if (reachable) {
     results.push(...await guard('host ports', () => portChecks(ctx)));
     results.push(...await guard('leftovers', () => leftoverChecks(ctx)));
+    results.push(...await guard('runtime', () => runtimeCheck(ctx)));
   } else {
-    results.push(warn('host ports', 'skipped: needs Docker'), warn('leftovers', 'skipped: needs Docker'));
+    results.push(warn('host ports', 'skipped: needs Docker'), warn('leftovers', 'skipped: needs Docker'), warn('runtime', 'skipped: needs Docker'));
   }
   return results;
 }

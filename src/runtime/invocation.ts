@@ -35,6 +35,8 @@ export interface RuntimeOptions {
   readonly podNamespace?: string | undefined;
   readonly allowNetworks?: string | undefined;
   readonly allowArgs?: string | undefined;
+  /** A file that gets one JSON line per wiring and teardown: its time since the process started, and the plugins' share. */
+  readonly timingFile?: string | undefined;
   /** Read by bin/dockcni-runtime only. */
   readonly node?: string | undefined;
   readonly runc?: string | undefined;
@@ -42,7 +44,7 @@ export interface RuntimeOptions {
 
 export const OPTION_NAMES = {
   'conf-dir': 'confDir', 'cni-path': 'cniPath', 'cache-dir': 'cacheDir', 'state-dir': 'stateDir', 'run-dir': 'runDir', 'docker-host': 'dockerHost', 'docker-root': 'dockerRoot',
-  timeout: 'timeout', 'pod-namespace': 'podNamespace', 'allow-networks': 'allowNetworks', 'allow-args': 'allowArgs', node: 'node', runc: 'runc',
+  timeout: 'timeout', 'pod-namespace': 'podNamespace', 'allow-networks': 'allowNetworks', 'allow-args': 'allowArgs', 'timing-file': 'timingFile', node: 'node', runc: 'runc',
 } as const satisfies Record<string, keyof RuntimeOptions>;
 
 const PREFIX = '--dockcni-';

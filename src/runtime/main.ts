@@ -53,7 +53,7 @@ async function main(argv: readonly string[]): Promise<number> {
     await import('./wire.js');
     return 0;
   }
-  report(invocation, 'error', `dockcni runtime: unknown mode ${JSON.stringify(mode)}`);
+  report(invocation, `dockcni runtime: unknown mode ${JSON.stringify(mode)}`);
   return 1;
 }
 

@@ -6,7 +6,8 @@ import type { Invocation } from './invocation.js';
  * error-level message there and Docker shows it ("OCI runtime create failed: …"). The runtime's stdout
  * and stderr are the container's, so this is the only place it reports to.
  */
-export function report(invocation: Invocation, level: 'error' | 'warning', message: string): void {
+export function report(invocation: Invocation, message: string): void {
+  const level = 'error';
   const time = new Date().toISOString();
   const line = invocation.logFormat === 'json' ? `${JSON.stringify({ level, msg: message, time })}\n` : `time="${time}" level=${level} msg=${JSON.stringify(message)}\n`;
   if (invocation.logFile !== undefined) appendFileSync(invocation.logFile, line);

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { ListedContainer } from '../docker/container-list.js';
@@ -20,12 +20,22 @@ interface OciSpec {
   readonly mounts?: readonly { readonly destination: string; readonly source?: string }[];
 }
 
+/** The plugins' own time in this process, for the timing file. */
+let pluginMs = 0;
+
+/** One line in --dockcni-timing-file: time since this process started (Node's start-up included), and the plugins' part. */
+function timing(invocation: Invocation, op: 'add' | 'del'): void {
+  const file = invocation.options.timingFile;
+  if (file === undefined) return;
+  appendFileSync(file, `${JSON.stringify({ op, containerId: invocation.containerId, tookMs: Math.round(performance.now()), pluginMs: Math.round(pluginMs) })}\n`);
+}
+
 function wiring(options: RuntimeOptions): WiringParts {
   const timeout = Number(options.timeout ?? DEFAULT_TIMEOUT_SECONDS);
   if (!Number.isFinite(timeout) || timeout < 0.1) throw new InvalidInputError('runtime option --dockcni-timeout', options.timeout ?? '', 'must be a number of seconds, at least 0.1', 'run `dockcni runtime install --timeout 120` again');
   // Only runtimeArgs configure the runtime: the shim's environment is dockerd's, not the operator's.
   const paths = resolvePaths(options, {});
-  return createWirer({ paths, timeoutMs: Math.round(timeout * 1000), podNamespace: options.podNamespace ?? 'default' });
+  return createWirer({ paths, timeoutMs: Math.round(timeout * 1000), podNamespace: options.podNamespace ?? 'default', trace: (call) => { pluginMs += call.durationMs; } });
 }
 
 function labelOptions(options: RuntimeOptions): LabelOptions {
@@ -59,6 +69,7 @@ export async function wireCreated(invocation: Invocation, container: ListedConta
     const request = parseLabels(container.labels, labelOptions(invocation.options));
     if (request === undefined) return 0;
     await wiring(invocation.options).wirer.wire(target(invocation, container), request);
+    timing(invocation, 'add');
     return 0;
   } catch (error) {
     return abandonCreate(invocation, error);
@@ -68,28 +79,31 @@ export async function wireCreated(invocation: Invocation, container: ListedConta
 /** Reports why the create failed, in the words Docker shows, and deletes the container runc created. */
 export async function abandonCreate(invocation: Invocation, error: unknown): Promise<number> {
   const fix = fixOf(error);
-  report(invocation, 'error', `dockcni: ${describeError(error)}${fix === undefined ? '' : ` (fix: ${fix})`}`);
+  report(invocation, `dockcni: ${describeError(error)}${fix === undefined ? '' : ` (fix: ${fix})`}`);
   try {
     await run(invocation.options.runc ?? 'runc', [...invocation.runcGlobal, 'delete', '--force', invocation.containerId]);
   } catch (cleanup) {
-    report(invocation, 'error', `dockcni: could not delete the container runc created: ${describeError(cleanup)}`);
+    report(invocation, `dockcni: could not delete the container runc created: ${describeError(cleanup)}`);
   }
   return 1;
 }
 
 /**
- * The container's process is gone: DEL its networks before runc forgets it. A failure stays in the
- * record (`dockcni ls` shows it; the daemon, `gc` or the next delete finishes the job) and in runc's
- * log; the container is deleted either way.
+ * The container's process is gone: DEL its networks (in the background of runc's delete). A failure
+ * stays in the record (`dockcni ls` shows it; the daemon, `gc` or the next start finishes the job) and
+ * in <state dir>/runtime.log.
  */
 export async function unwireDeleted(invocation: Invocation): Promise<number> {
   try {
     const problem = optionsProblem(invocation);
     if (problem !== undefined) throw problem;
     await wiring(invocation.options).wirer.unwire(invocation.containerId, { ifGone: true });
+    timing(invocation, 'del');
     return 0;
   } catch (error) {
-    report(invocation, 'warning', `dockcni: could not DEL the networks of container ${invocation.containerId.slice(0, 12)}: ${describeError(error)}`);
+    // runc's log goes with the container: this runs in the background, after runc's delete.
+    const stateDir = resolvePaths(invocation.options, {}).stateDir;
+    appendFileSync(path.join(stateDir, 'runtime.log'), `${JSON.stringify({ time: new Date().toISOString(), level: 'error', containerId: invocation.containerId, msg: `could not DEL the networks: ${describeError(error)}`, fix: fixOf(error) })}\n`);
     return 1;
   }
 }

@@ -238,7 +238,7 @@ export class Wirer {
       request.networks.forEach((n, i) => checkCapabilities(lists[i]!, n.capabilityArgs));
       const asked = request.networks.map((n) => n.capabilityArgs['ips']);
       if (asked.some((ips) => ips !== undefined)) {
-        const others = (await this.options.store.list()).filter((r) => r.containerId !== target.containerId);
+        const others = await this.settledOthers(target.containerId);
         asked.forEach((ips, i) => { if (Array.isArray(ips)) checkRequestedAddresses(lists[i]!, ips as string[], others); });
       }
       return lists;
@@ -286,7 +286,7 @@ export class Wirer {
       const twin = mappings.findIndex((o) => overlaps(asTarget(o), asTarget(m)));
       if (twin !== i) throw new PortInUseError(m, `another mapping of container ${target.name}`);
     });
-    const others = (await this.options.store.list()).filter((r) => r.containerId !== target.containerId && r.netns !== '');
+    const others = (await this.settledOthers(target.containerId)).filter((r) => r.netns !== '');
     for (const m of mappings) {
       for (const other of others) {
         const held = other.networks.filter((n) => n.state !== 'failed').flatMap(portMappings).find((o) => overlaps(asTarget(o), asTarget(m)));
@@ -298,6 +298,19 @@ export class Wirer {
       const holder = hostListener(m, sockets);
       if (holder) throw new PortInUseError(m, holder);
     }
+  }
+
+  /**
+   * Every other container's record, once the teardowns under way are done: a container whose process
+   * is gone is being DELeted in the background (the runtime's delete), and the address or host port it
+   * held is free once that finishes — `docker run --rm` twice in a row with the same port must work.
+   */
+  private async settledOthers(containerId: string): Promise<AttachmentRecord[]> {
+    const others = (await this.options.store.list()).filter((r) => r.containerId !== containerId);
+    const dying = others.filter((r) => r.netns !== '' && !this.options.pins.isLive(r.containerId, r.pid));
+    if (dying.length === 0) return others;
+    for (const r of dying) await (await this.options.locks.mutex(`ctr-${r.containerId}`))();
+    return (await this.options.store.list()).filter((r) => r.containerId !== containerId);
   }
 
   /** ADD one network; the attachment takes the addresses and MAC of its interface from the result. */

@@ -33,3 +33,27 @@ test('host ports: a port mapped twice, or listened on by a host process, turns t
   t.regex(listened[0]?.found ?? '', /2222\/tcp \(container web\) is also listened on by a host process on 0\.0\.0\.0:2222\/tcp/);
   t.is(portFindings([record('a', 'web', [p(2222, '10.0.0.1')])], [{ protocol: 'tcp', address: '127.0.0.1', port: 2222, inode: '0' }])[0]?.status, 'ok', 'different addresses do not clash');
 });
+
+test('runtime: optional until daemon.json names it; then red when dockerd does not list it or it does not answer', async (t) => {
+  const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const { FakeDocker } = await import('../../helpers/fake-docker.js');
+  const { runtimeCheck } = await import('../../../src/doctor/checks.js');
+  const dir = await mkdtemp(path.join(tmpdir(), 'dockcni-doctor-rt-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'daemon.json');
+  const [absent] = await runtimeCheck({ docker: new FakeDocker() }, file);
+  t.is(absent?.status, 'ok');
+  t.regex(absent?.found ?? '', /not installed/);
+  await writeFile(file, JSON.stringify({ runtimes: { dockcni: { path: path.join(dir, 'gone') } } }));
+  const [unlisted] = await runtimeCheck({ docker: new FakeDocker() }, file);
+  t.is(unlisted?.status, 'fail');
+  t.regex(unlisted?.found ?? '', /names dockcni but dockerd does not list it/);
+  class Listing extends FakeDocker {
+    override async runtimes() { return { names: ['runc', 'dockcni'], defaultRuntime: 'runc', rootDir: '/var/lib/docker' }; }
+  }
+  const [silent] = await runtimeCheck({ docker: new Listing() }, file);
+  t.is(silent?.status, 'fail');
+  t.regex(silent?.found ?? '', /dockcni does not answer: .*gone --version failed/);
+});
