@@ -19,6 +19,8 @@ export interface RunArgs {
   /** The user's --cidfile: dockcni reads the app's id from it. */
   readonly cidfile?: string | undefined;
   readonly detach: boolean;
+  /** --restart: passed to docker; only the runtime path can honour it (a restarted app would find its sandbox gone). */
+  readonly restart?: string | undefined;
   readonly dockcni: Record<string, string | boolean>;
   /** docker run flags, in order, before the image. */
   readonly passthrough: string[];
@@ -31,10 +33,9 @@ const BOOLEAN_FLAGS = new Set([
   '-d', '--detach', '-i', '--interactive', '-t', '--tty', '--rm', '--init', '--privileged', '--read-only',
   '--no-healthcheck', '--oom-kill-disable', '-q', '--quiet', '--disable-content-trust', '--sig-proxy', '--help',
 ]);
-const DOCKCNI_VALUE = new Set(['--conf-dir', '--cni-path', '--cache-dir', '--state-dir', '--run-dir', '--sandbox-image', '--timeout', '--docker-host', '--pod-namespace']);
-const DOCKCNI_BOOL = new Set(['--trace', '--dockcni-quiet']);
+const DOCKCNI_VALUE = new Set(['--conf-dir', '--cni-path', '--cache-dir', '--state-dir', '--run-dir', '--sandbox-image', '--timeout', '--docker-host', '--pod-namespace', '--dockcni-runtime']);
+const DOCKCNI_BOOL = new Set(['--trace', '--dockcni-quiet', '--sandbox']);
 const REFUSED: Record<string, string> = {
-  '--restart': 'a restarted app would find its sandbox removed; run long-lived services with `docker run --network none -l dockcni.networks=…` under `dockcni daemon`',
   '-P': 'CNI has no "exposed ports"; publish each port with -p HOSTPORT:CONTAINERPORT',
   '--publish-all': 'CNI has no "exposed ports"; publish each port with -p HOSTPORT:CONTAINERPORT',
   '--link': 'links are a Docker network feature; use --add-host',
@@ -83,6 +84,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '-h': case '--hostname': mutable.hostname = value; break;
       case '--name': mutable.name = value; out.passthrough.push('--name', value); break;
       case '--cidfile': mutable.cidfile = value; break;
+      case '--restart': mutable.restart = value; out.passthrough.push(`--restart=${value}`); break;
       default: out.passthrough.push(flag, value);
     }
   }

@@ -65,7 +65,7 @@ const FLAG_OF_LABEL: Readonly<Record<string, string>> = {
   [`label ${NETWORKS_LABEL}`]: '--network', 'label dockcni.ip': '--ip/--ip6', 'label dockcni.mac': '--mac-address', 'label dockcni.ports': '-p/--publish',
 };
 
-function requestOf(args: RunArgs, options: RunOptions) {
+function requestOf(args: RunArgs, options: Pick<RunOptions, 'labels'>) {
   try {
     return parseLabels(sandboxLabels(args), options.labels);
   } catch (error) {
@@ -75,7 +75,29 @@ function requestOf(args: RunArgs, options: RunOptions) {
   }
 }
 
+/**
+ * The runtime path: one container, started by `docker run --runtime` with the labels the runtime reads,
+ * wired by the runtime between its create and its first instruction. Every flag goes to Docker as the
+ * user gave it (hostname, DNS, --restart); output and exit status are `docker run`'s.
+ */
+export async function runWithRuntime(args: RunArgs, deps: Pick<RunDeps, 'app' | 'onApp'>, runtime: string, options: Pick<RunOptions, 'labels'>): Promise<number> {
+  const labels = sandboxLabels(args);
+  requestOf(args, options);
+  const app = deps.app.start([
+    `--runtime=${runtime}`, '--network=none', ...Object.entries(labels).map(([k, v]) => `--label=${k}=${v}`),
+    ...(args.hostname === undefined ? [] : [`--hostname=${args.hostname}`]),
+    ...args.dns.map((v) => `--dns=${v}`), ...args.dnsSearch.map((v) => `--dns-search=${v}`), ...args.dnsOptions.map((v) => `--dns-option=${v}`),
+    ...args.addHosts.map((v) => `--add-host=${v}`),
+    ...args.passthrough, args.image, ...args.command,
+  ], args.cidfile);
+  deps.onApp?.(app);
+  return app.exited;
+}
+
 export async function runWithCni(args: RunArgs, deps: RunDeps, options: RunOptions): Promise<number> {
+  if (args.restart !== undefined) {
+    throw new InvalidInputError('--restart', args.restart, 'the sandbox path cannot restart an app (it would find its sandbox removed)', 'install the runtime (`dockcni runtime install`): then dockcni run wires each restart, or run the service under `dockcni daemon`');
+  }
   const request = requestOf(args, options);
   if (!request) throw new Error('unreachable: sandbox labels always name networks');
   const [started, built] = await Promise.allSettled([deps.app.runDetached(sandboxRunArgs(args, options.sandboxImage)), deps.context()]);

@@ -7,7 +7,7 @@
  * It writes nothing on stdout or stderr (the shim gives runc the container's own stdio): what Docker
  * should show goes into runc's --log file, as runc's own errors do.
  */
-import { listedContainer, localSocket } from '../docker/container-list.js';
+import { listedContainer, localSocket } from '../docker/local-api.js';
 import { optionsProblem, parseInvocation, type Invocation } from './invocation.js';
 import { report } from './report.js';
 

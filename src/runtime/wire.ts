@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { ListedContainer } from '../docker/container-list.js';
+import type { ListedContainer } from '../docker/local-api.js';
 import { describeError, DockcniError, fixOf, InvalidInputError } from '../errors.js';
 import { resolvePaths } from '../paths.js';
 import { createWirer, type WiringParts } from '../wiring/create-wirer.js';

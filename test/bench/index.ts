@@ -181,7 +181,7 @@ async function runtimeVsDocker() {
   await execa('sh', ['-c', 'kill -HUP $(pidof dockerd)']);
   await new Promise((r) => setTimeout(r, 1000));
   const times = { bridge: [] as number[], labelled: [] as number[], runc: [] as number[], passThrough: [] as number[] };
-  for (let i = 0; i < 9; i++) {
+  for (let i = 0; i < 15; i++) {
     times.bridge.push(await timed(() => execa('docker', ['run', '--rm', IMAGE, 'true'])));
     times.labelled.push(await timed(() => execa('docker', ['run', '--rm', '--runtime', name, '--network', 'none', '-l', `dockcni.networks=${ws.name}`, IMAGE, 'true'])));
     times.runc.push(await timed(() => execa('docker', ['run', '--rm', '--runtime', 'runc', IMAGE, 'true'])));

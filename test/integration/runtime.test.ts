@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { addressOf, assertNoLeftovers, dirs, pingFrom, sleep, startDaemon, waitFor, type Dirs } from '../helpers/docker.js';
+import { execa } from 'execa';
+import { addressOf, assertNoLeftovers, dirs, httpFromOtherHost, pingFrom, sleep, startDaemon, waitFor, type Dirs } from '../helpers/docker.js';
+import { ROOT } from '../helpers/fixtures.js';
 import { BUSYBOX_IMAGE, bridgeNetwork, dockcni, hostTest, reservations, sh, uid, type TestNetwork } from '../helpers/host.js';
 
 const test = hostTest();
@@ -36,9 +38,10 @@ const cacheEntries = async (d: Dirs) => readdir(path.join(d.root, 'cache/results
 /** Containers runc still holds for Docker: a failed create must leave none. */
 const runcContainers = async () => (await sh('runc', ['--root', '/run/docker/runtime-runc/moby', 'list', '-q'], { reject: false })).stdout.split('\n').filter(Boolean);
 
-async function setup(t: ExecutionContext, octet: number, extra: string[] = []): Promise<{ d: Dirs; net: TestNetwork; rt: string }> {
+/** `reply`: a default route in the containers, for traffic from outside the host (a port mapping's). */
+async function setup(t: ExecutionContext, octet: number, extra: string[] = [], reply = false): Promise<{ d: Dirs; net: TestNetwork; rt: string }> {
   const d = await dirs(t);
-  const net = await bridgeNetwork(t, d.confDir, d.root, octet);
+  const net = await bridgeNetwork(t, d.confDir, d.root, octet, undefined, reply);
   const rt = await runtime(t, d, extra);
   return { d, net, rt };
 }
@@ -218,4 +221,58 @@ test('runtime install keeps every other key and runtime of daemon.json; uninstal
   t.notRegex((await sh('docker', ['info', '--format', '{{json .Runtimes}}'])).stdout, new RegExp(name));
   const gone = await dockcni(['runtime', 'status', '--name', name], { reject: false });
   t.is(gone.exitCode, 1, 'status fails for a runtime that is not installed');
+});
+
+test('dockcni run through the runtime: one container, its first instruction sees its address, its exit status, --restart; nothing left', async (t) => {
+  const { d, net, rt } = await setup(t, 78);
+  const name = uid('dcrun');
+  t.teardown(async () => { await sh('docker', ['rm', '-f', name], { reject: false }); });
+  const r = await dockcni(['run', '--dockcni-runtime', rt, ...d.flags, '--network', net.name, '--ip', '10.231.78.40', '--name', name, '--rm', BUSYBOX_IMAGE, 'ip', '-4', '-o', 'addr', 'show', 'eth0'], { reject: false });
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /inet 10\.231\.78\.40\/24/);
+  const seven = await dockcni(['run', '--dockcni-runtime', rt, ...d.flags, '--network', net.name, '--rm', BUSYBOX_IMAGE, 'sh', '-c', 'exit 7'], { reject: false });
+  t.is(seven.exitCode, 7);
+  const bad = await dockcni(['run', '--dockcni-runtime', rt, ...d.flags, '-p', '99999:80', '--rm', BUSYBOX_IMAGE, 'true'], { reject: false });
+  t.is(bad.exitCode, 125);
+  t.regex(bad.stderr, /invalid -p\/--publish "99999:80"/, 'the flag the user typed is named');
+  // --restart, which the sandbox path refuses: each start wired.
+  const out = path.join(d.root, 'out');
+  await sh('mkdir', ['-p', out]);
+  const restarted = await dockcni(['run', '--dockcni-runtime', rt, ...d.flags, '--network', net.name, '-d', '--name', `${name}r`, '--restart', 'on-failure:1', '-v', `${out}:/out`, BUSYBOX_IMAGE, 'sh', '-c', 'ip -4 -o addr show eth0 >> /out/starts; exit 1']);
+  t.teardown(async () => { await sh('docker', ['rm', '-f', `${name}r`], { reject: false }); });
+  t.regex(restarted.stdout.trim(), /^[0-9a-f]{64}$/);
+  await waitFor('two starts', async () => (await sh('docker', ['inspect', '-f', '{{.State.Status}} {{.RestartCount}}', `${name}r`])).stdout.trim() === 'exited 1', 20_000);
+  t.deepEqual((await readFile(path.join(out, 'starts'), 'utf8')).split('\n').filter(Boolean).map((l) => /inet 10\.231\.78\.\d+\/24/.test(l)), [true, true]);
+  t.deepEqual((await sh('docker', ['ps', '-a', '-q', '--filter', `name=${name}`])).stdout.trim().split('\n').filter(Boolean).length, 1, 'no sandbox container beside the app');
+  await sh('docker', ['rm', '-f', `${name}r`]);
+  await settled(d);
+  await assertNoLeftovers(t, d, net, []);
+});
+
+test('dockcni run refuses a named runtime installed with other locations', async (t) => {
+  const { d, rt } = await setup(t, 79);
+  const other = await dirs(t);
+  const r = await dockcni(['run', '--dockcni-runtime', rt, ...other.flags, '--rm', BUSYBOX_IMAGE, 'true'], { reject: false });
+  t.is(r.exitCode, 125);
+  t.regex(r.stderr, new RegExp(`runtime ${rt} was installed with other locations or settings than this run names`));
+  t.deepEqual(await records(d), []);
+});
+
+test('compose through the runtime (examples/compose/runtime.yml): services wired before their first instruction, reachable through the mapping, down leaves nothing', async (t) => {
+  const { d, net, rt } = await setup(t, 80, [], true);
+  const project = uid('dcc');
+  const file = path.join(ROOT, 'examples/compose/runtime.yml');
+  const env = { DOCKCNI_RUNTIME: rt, APP_IMAGE: BUSYBOX_IMAGE, CNI_NETWORK: net.name, WEB_PORT: '18080' };
+  const compose = (...args: string[]) => execa('docker-compose', ['-p', project, '-f', file, ...args], { env, timeout: 180_000 });
+  t.teardown(async () => { await execa('docker-compose', ['-p', project, '-f', file, 'down', '-t', '1'], { env, reject: false }); });
+  await compose('up', '-d');
+  const log = await waitFor('the client\'s first line', async () => (await compose('logs', '--no-color', 'client')).stdout.match(/eth0 +inet 10\.231\.80\.\d+\/24/));
+  t.truthy(log, 'the client\'s first instruction saw its address');
+  const web = await addressOf(`${project}_web_1`);
+  t.regex(web ?? '', /^10\.231\.80\./);
+  t.true(await pingFrom(`${project}_client_1`, web!), 'client reaches web');
+  t.regex(await httpFromOtherHost(t, 18080, 80), /HTTP\/1\.[01] 200/, 'the port mapping answers from outside');
+  await compose('down', '-t', '1');
+  await settled(d);
+  await assertNoLeftovers(t, d, net, []);
 });

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { CATALOG } from './catalog.js';
-import { localSocket } from '../../docker/container-list.js';
+import { localSocket } from '../../docker/local-api.js';
 import { DockcniError, InvalidInputError } from '../../errors.js';
 import type { RuntimeChange } from '../../runtime/install.js';
 import { pathsFrom, withCniFlags, withOutput, type CniFlags } from '../flags.js';

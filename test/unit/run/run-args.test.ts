@@ -35,7 +35,6 @@ test('run flags become the same labels the daemon reads', (t) => {
 });
 
 for (const [argv, message] of [
-  [['--restart', 'always', 'img'], /--restart.*not supported.*daemon/],
   [['-P', 'img'], /-P.*not supported/],
   [['--link', 'db', 'img'], /--link.*not supported.*use --add-host/],
   [['--expose', '80', 'img'], /--expose.*not supported.*publish with -p/],

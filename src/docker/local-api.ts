@@ -25,19 +25,13 @@ export function localSocket(host: string = DEFAULT_DOCKER_HOST): string {
   throw new InvalidInputError('runtime Docker endpoint', host, 'the runtime talks to the dockerd that runs it, over its unix socket', 'give unix:///var/run/docker.sock (or the socket dockerd listens on)');
 }
 
-/**
- * One container by full id, from `GET /containers/json` — the one read that works while dockerd is
- * starting that very container: inspect waits for the container's lock, which dockerd holds until the
- * runtime's `create` returns. Plain node:http: this runs on every container start, before anything else
- * is loaded.
- */
-export function listedContainer(socketPath: string, id: string, timeoutMs: number): Promise<ListedContainer | undefined> {
-  const filters = encodeURIComponent(JSON.stringify({ id: [id] }));
+/** GET of a JSON document from the local dockerd, with plain node:http: these run before anything else loads. */
+function getJson<T>(socketPath: string, what: string, apiPath: string, timeoutMs: number): Promise<T> {
   return new Promise((resolve, reject) => {
-    const failed = (why: string, cause?: unknown) => reject(new DockerApiError(`docker: listing container ${id.slice(0, 12)} at ${socketPath}: ${why}`, undefined, {
+    const failed = (why: string, cause?: unknown) => reject(new DockerApiError(`docker: ${what} at ${socketPath}: ${why}`, undefined, {
       cause, fix: 'check that dockerd answers on that socket (dockcni runtime status)',
     }));
-    const req = request({ socketPath, path: `/containers/json?all=1&filters=${filters}`, timeout: timeoutMs }, (res) => {
+    const req = request({ socketPath, path: apiPath, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('error', (error) => failed(error.message, error));
@@ -48,12 +42,9 @@ export function listedContainer(socketPath: string, id: string, timeoutMs: numbe
           return;
         }
         try {
-          const found = (JSON.parse(body) as ListEntry[]).find((c) => c.Id === id);
-          resolve(found && {
-            id: found.Id, name: (found.Names?.[0] ?? '').replace(/^\//, ''), labels: found.Labels ?? {}, networkMode: found.HostConfig?.NetworkMode ?? '',
-          });
+          resolve(JSON.parse(body) as T);
         } catch (error) {
-          failed(`not a container list: ${(error as Error).message}`, error);
+          failed(`not JSON: ${(error as Error).message}`, error);
         }
       });
     });
@@ -61,4 +52,20 @@ export function listedContainer(socketPath: string, id: string, timeoutMs: numbe
     req.on('error', (error) => failed(error.message, error));
     req.end();
   });
+}
+
+/**
+ * One container by full id, from `GET /containers/json` — the one read that works while dockerd is
+ * starting that very container: inspect waits for the container's lock, which dockerd holds until the
+ * runtime's `create` returns.
+ */
+export async function listedContainer(socketPath: string, id: string, timeoutMs: number): Promise<ListedContainer | undefined> {
+  const filters = encodeURIComponent(JSON.stringify({ id: [id] }));
+  const found = (await getJson<ListEntry[]>(socketPath, `listing container ${id.slice(0, 12)}`, `/containers/json?all=1&filters=${filters}`, timeoutMs)).find((c) => c.Id === id);
+  return found && { id: found.Id, name: (found.Names?.[0] ?? '').replace(/^\//, ''), labels: found.Labels ?? {}, networkMode: found.HostConfig?.NetworkMode ?? '' };
+}
+
+/** The OCI runtimes dockerd has registered, with the arguments it passes each. */
+export async function registeredRuntimes(socketPath: string, timeoutMs: number): Promise<Record<string, { path: string; runtimeArgs?: string[] }>> {
+  return (await getJson<{ Runtimes?: Record<string, { path: string; runtimeArgs?: string[] }> }>(socketPath, 'info', '/info', timeoutMs)).Runtimes ?? {};
 }
