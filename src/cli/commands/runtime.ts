@@ -4,19 +4,24 @@ import { CATALOG } from './catalog.js';
 import { localSocket } from '../../docker/local-api.js';
 import { DockcniError, InvalidInputError } from '../../errors.js';
 import type { RuntimeChange } from '../../runtime/install.js';
-import { pathsFrom, withCniFlags, withOutput, type CniFlags } from '../flags.js';
+import { numeric, pathsFrom, withOutput, withPathFlags } from '../flags.js';
+import type { PathFlags } from '../../paths.js';
 import { table } from '../output.js';
 
-interface Args extends CniFlags {
+interface Args {
   readonly dockerHost?: string | undefined;
-  readonly podNamespace: string;
   readonly name: string;
   readonly daemonJson: string;
-  readonly reload: boolean;
   readonly output: 'json' | 'text';
 }
 
-interface InstallArgs extends Args {
+interface ChangeArgs extends Args {
+  readonly reload: boolean;
+}
+
+interface InstallArgs extends ChangeArgs, PathFlags {
+  readonly timeout: number;
+  readonly podNamespace: string;
   readonly default: boolean;
   readonly runc?: string | undefined;
   readonly allowNetworks?: string | undefined;
@@ -24,12 +29,15 @@ interface InstallArgs extends Args {
 }
 
 function common<T>(y: Argv<T>) {
-  return withOutput(withCniFlags(y))
-    .option('docker-host', { type: 'string', describe: 'Docker endpoint: the runtime uses it only if it is a unix socket [default unix:///var/run/docker.sock]' })
-    .option('pod-namespace', { type: 'string', default: 'default', describe: 'K8S_POD_NAMESPACE passed to plugins for every container' })
+  return withOutput(y)
+    .option('docker-host', { type: 'string', describe: 'Docker endpoint; the runtime itself needs a unix socket [default unix:///var/run/docker.sock]' })
     .option('name', { type: 'string', default: 'dockcni', describe: 'the runtime\'s name in Docker (docker run --runtime NAME)' })
-    .option('daemon-json', { type: 'string', default: '/etc/docker/daemon.json', describe: 'dockerd\'s config file' })
-    .option('reload', { type: 'boolean', default: true, describe: 'send dockerd SIGHUP and wait until it lists the change (--no-reload: only write the file)' });
+    .option('daemon-json', { type: 'string', default: '/etc/docker/daemon.json', describe: 'dockerd\'s config file' });
+}
+
+/** For the commands that change daemon.json. */
+function changing<T>(y: Argv<T>) {
+  return common(y).option('reload', { type: 'boolean', default: true, describe: 'send dockerd SIGHUP and wait until it lists the change (--no-reload: only write the file)' });
 }
 
 async function docker(argv: Args) {
@@ -51,7 +59,9 @@ function said(verb: string, name: string, change: RuntimeChange): string {
 const install: CommandModule<object, InstallArgs> = {
   command: 'install',
   describe: 'register dockcni as an OCI runtime in daemon.json (every other key kept, a backup written) and reload dockerd',
-  builder: (y) => common(y)
+  builder: (y) => changing(withPathFlags(y))
+    .option('timeout', { type: 'string', default: '120', coerce: numeric('--timeout', { min: 0.1, unit: 'seconds', example: 120 }), describe: 'seconds a plugin call may take before it is killed (and the container\'s start fails)' })
+    .option('pod-namespace', { type: 'string', default: 'default', describe: 'K8S_POD_NAMESPACE passed to plugins for every container' })
     .option('default', { type: 'boolean', default: false, describe: 'also make it dockerd\'s default-runtime (containers without the label pass straight to runc)' })
     .option('runc', { type: 'string', describe: 'the runc the runtime passes every command to [default: runc on PATH]' })
     .option('allow-networks', { type: 'string', describe: 'comma-separated networks labels may ask for [default: all]' })
@@ -79,10 +89,10 @@ const install: CommandModule<object, InstallArgs> = {
   },
 };
 
-const uninstall: CommandModule<object, Args> = {
+const uninstall: CommandModule<object, ChangeArgs> = {
   command: 'uninstall',
   describe: 'remove the runtime from daemon.json (and default-runtime if it was it), keeping everything else, and reload dockerd',
-  builder: (y) => common(y).example('$0 runtime uninstall', '') as unknown as Argv<Args>,
+  builder: (y) => changing(y).example('$0 runtime uninstall', '') as unknown as Argv<ChangeArgs>,
   handler: async (argv) => {
     const { uninstallRuntime } = await import('../../runtime/install.js');
     const change = await uninstallRuntime({ docker: await docker(argv), name: argv.name, daemonJson: path.resolve(argv.daemonJson), reload: argv.reload });
