@@ -21,15 +21,29 @@ export interface Context {
   readonly collector: Collector;
 }
 
-/** `signal`: shutdown, which ends every wait for a lock. `observe` sees every plugin call (the daemon's timing); --trace prints them. */
-export async function contextFrom(flags: DockerFlags, onProgress?: (step: string) => void, observe?: TraceSink, signal?: AbortSignal): Promise<Context> {
+/** What a command adds to the shared context; all optional. */
+export interface ContextHooks {
+  /** Each step of a wiring, for a spinner. */
+  readonly onProgress?: ((step: string) => void) | undefined;
+  /** Every plugin call (the daemon's timing); --trace prints them as well. */
+  readonly observe?: TraceSink | undefined;
+  /** Shutdown: ends every wait for a lock. */
+  readonly signal?: AbortSignal | undefined;
+  /** Problems that fail nothing [default: a warning on stderr]. */
+  readonly onWarning?: ((message: string) => void) | undefined;
+  /** How long updating the hosts files of a wired container's peers took. */
+  readonly onNamesUpdated?: ((containerId: string, ms: number) => void) | undefined;
+}
+
+export async function contextFrom(flags: DockerFlags, hooks: ContextHooks = {}): Promise<Context> {
   const paths = pathsFrom(flags);
   // dockerode is loaded only by the commands that talk to Docker: `dockcni cni …` starts faster without it.
   const { DockerodeClient } = await import('../docker/dockerode-client.js');
   const { resolveDockerEndpoint } = await import('../docker/endpoint.js');
   const docker = new DockerodeClient(resolveDockerEndpoint(flags.dockerHost));
   const { engine, store, pins, firewall, wirer } = createWirer({
-    paths, timeoutMs: Math.round(flags.timeout * 1000), podNamespace: flags.podNamespace, trace: traceFrom(flags, observe), onProgress, signal,
+    paths, timeoutMs: Math.round(flags.timeout * 1000), podNamespace: flags.podNamespace, trace: traceFrom(flags, hooks.observe), onProgress: hooks.onProgress, signal: hooks.signal,
+    onWarning: hooks.onWarning ?? ((message) => { process.stderr.write(`dockcni: warning: ${message}\n`); }), onNamesUpdated: hooks.onNamesUpdated,
   });
   const collector = new Collector({ docker, wirer, engine, store, pins, firewall, confDir: paths.confDir, sandboxGraceMs: flags.sandboxGrace * 1000 });
   return { paths, docker, engine, store, pins, wirer, collector };

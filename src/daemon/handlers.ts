@@ -24,6 +24,8 @@ export interface HandlerOptions {
   readonly signal?: AbortSignal | undefined;
   /** Where the plugins' share of each wiring is read from, for the `wired` log line. */
   readonly pluginTime?: Pick<PluginTime, 'take'> | undefined;
+  /** The time each wiring spent updating its peers' hosts files, for the `wired` log line. */
+  readonly namesTime?: { take(containerId: string): number } | undefined;
 }
 
 const short = (id: string) => id.slice(0, 12);
@@ -55,7 +57,7 @@ export class ContainerHandlers {
         const record = await this.o.wirer.wire({ ...container, containerId: id, origin: 'daemon' }, request);
         const tookMs = performance.now() - started;
         this.o.metrics.observe('add', true, tookMs / 1000);
-        const timing = { tookMs: Math.round(tookMs), pluginMs: this.o.pluginTime && Math.round(this.o.pluginTime.take(id)) };
+        const timing = { tookMs: Math.round(tookMs), pluginMs: this.o.pluginTime && Math.round(this.o.pluginTime.take(id)), namesMs: this.o.namesTime && Math.round(this.o.namesTime.take(id)) };
         for (const n of record.networks) {
           this.o.log.log('info', 'wired', { container: container.name, id: short(id), network: n.network, ifname: n.ifName, addresses: n.addresses.join(','), ...timing });
         }

@@ -14,6 +14,8 @@ export interface RunArgs {
   readonly dnsSearch: string[];
   readonly dnsOptions: string[];
   readonly addHosts: string[];
+  /** --network-alias: more names peers resolve the app by, on each of its networks. */
+  readonly networkAliases: string[];
   readonly hostname?: string | undefined;
   readonly name?: string | undefined;
   /** The user's --cidfile: dockcni reads the app's id from it. */
@@ -40,12 +42,11 @@ const REFUSED: Record<string, string> = {
   '--publish-all': 'CNI has no "exposed ports"; publish each port with -p HOSTPORT:CONTAINERPORT',
   '--link': 'links are a Docker network feature; use --add-host',
   '--expose': 'publish with -p HOSTPORT:CONTAINERPORT',
-  '--network-alias': 'aliases are a Docker network feature; use --add-host',
 };
 
 export function parseRunArgs(argv: readonly string[]): RunArgs {
   const out: Omit<RunArgs, 'image' | 'command'> = {
-    networks: [], publish: [], ips: [], dns: [], dnsSearch: [], dnsOptions: [], addHosts: [], detach: false, dockcni: {}, passthrough: [],
+    networks: [], publish: [], ips: [], dns: [], dnsSearch: [], dnsOptions: [], addHosts: [], networkAliases: [], detach: false, dockcni: {}, passthrough: [],
   };
   const mutable = out as { -readonly [K in keyof typeof out]: (typeof out)[K] };
   let i = 0;
@@ -81,6 +82,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--dns-search': out.dnsSearch.push(value); break;
       case '--dns-option': case '--dns-opt': out.dnsOptions.push(value); break;
       case '--add-host': out.addHosts.push(value); break;
+      case '--network-alias': case '--net-alias': out.networkAliases.push(value); break;
       case '-h': case '--hostname': mutable.hostname = value; break;
       case '--name': mutable.name = value; out.passthrough.push('--name', value); break;
       case '--cidfile': mutable.cidfile = value; break;

@@ -38,6 +38,7 @@ export function sandboxLabels(args: RunArgs): Record<string, string> {
   if (args.ips.length > 0) labels['dockcni.ip'] = args.ips.join(',');
   if (args.mac) labels['dockcni.mac'] = args.mac;
   if (args.publish.length > 0) labels['dockcni.ports'] = args.publish.join(',');
+  if (args.networkAliases.length > 0) for (const n of networks) labels[`dockcni.aliases.${n}`] = args.networkAliases.join(',');
   return labels;
 }
 
@@ -69,7 +70,7 @@ function requestOf(args: RunArgs, options: Pick<RunOptions, 'labels'>) {
   try {
     return parseLabels(sandboxLabels(args), options.labels);
   } catch (error) {
-    const flag = error instanceof InvalidInputError ? FLAG_OF_LABEL[error.field] : undefined;
+    const flag = error instanceof InvalidInputError ? FLAG_OF_LABEL[error.field] ?? (error.field.startsWith('label dockcni.aliases.') ? '--network-alias' : undefined) : undefined;
     if (flag === undefined || !(error instanceof InvalidInputError)) throw error;
     throw new InvalidInputError(flag, error.value, error.reason, error.fix);
   }

@@ -30,12 +30,20 @@ function timing(invocation: Invocation, op: 'add' | 'del'): void {
   appendFileSync(file, `${JSON.stringify({ op, containerId: invocation.containerId, tookMs: Math.round(performance.now()), pluginMs: Math.round(pluginMs) })}\n`);
 }
 
+/** dockcni's own log of what the runtime could not report to Docker: <state dir>/runtime.log, one JSON line each. */
+function logLine(stateDir: string, fields: Readonly<Record<string, unknown>>): void {
+  appendFileSync(path.join(stateDir, 'runtime.log'), `${JSON.stringify({ time: new Date().toISOString(), ...fields })}\n`);
+}
+
 function wiring(options: RuntimeOptions): WiringParts {
   const timeout = Number(options.timeout ?? DEFAULT_TIMEOUT_SECONDS);
   if (!Number.isFinite(timeout) || timeout < 0.1) throw new InvalidInputError('runtime option --dockcni-timeout', options.timeout ?? '', 'must be a number of seconds, at least 0.1', 'run `dockcni runtime install --timeout 120` again');
   // Only runtimeArgs configure the runtime: the shim's environment is dockerd's, not the operator's.
   const paths = resolvePaths(options, {});
-  return createWirer({ paths, timeoutMs: Math.round(timeout * 1000), podNamespace: options.podNamespace ?? 'default', trace: (call) => { pluginMs += call.durationMs; } });
+  return createWirer({
+    paths, timeoutMs: Math.round(timeout * 1000), podNamespace: options.podNamespace ?? 'default', trace: (call) => { pluginMs += call.durationMs; },
+    onWarning: (message) => logLine(paths.stateDir, { level: 'warn', msg: message }),
+  });
 }
 
 function labelOptions(options: RuntimeOptions): LabelOptions {
@@ -102,8 +110,7 @@ export async function unwireDeleted(invocation: Invocation): Promise<number> {
     return 0;
   } catch (error) {
     // runc's log goes with the container: this runs in the background, after runc's delete.
-    const stateDir = resolvePaths(invocation.options, {}).stateDir;
-    appendFileSync(path.join(stateDir, 'runtime.log'), `${JSON.stringify({ time: new Date().toISOString(), level: 'error', containerId: invocation.containerId, msg: `could not DEL the networks: ${describeError(error)}`, fix: fixOf(error) })}\n`);
+    logLine(resolvePaths(invocation.options, {}).stateDir, { level: 'error', containerId: invocation.containerId, msg: `could not DEL the networks: ${describeError(error)}`, fix: fixOf(error) });
     return 1;
   }
 }

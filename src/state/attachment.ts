@@ -16,6 +16,8 @@ export interface NetworkAttachment {
   addresses: string[];
   mac?: string | undefined;
   error?: string | undefined;
+  /** Names beyond the container's own that peers on this network resolve it by. */
+  readonly aliases?: readonly string[] | undefined;
 }
 
 export interface AttachmentRecord {
@@ -36,6 +38,9 @@ export interface AttachmentRecord {
    */
   app?: string | undefined;
   readonly networks: NetworkAttachment[];
+  /** Docker's hosts file of the container, which dockcni keeps listing its peers; its hostname, listed with its name. */
+  readonly hostsPath?: string | undefined;
+  readonly hostname?: string | undefined;
   updatedAt: string;
 }
 

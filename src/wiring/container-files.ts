@@ -48,14 +48,17 @@ async function rewrite(file: string, change: (current: string) => string | undef
   }
 }
 
-/** The container's /etc/hosts, with its own names on its address. */
-export async function writeHosts(hostsPath: string, names: readonly string[], addresses: readonly string[]): Promise<void> {
-  if (hostsPath === '' || addresses.length === 0) return;
+/**
+ * dockcni's lines of a container's /etc/hosts (each ends with its mark) replaced by `entries`, each an
+ * address and its names; every other line kept as it was.
+ */
+export async function writeHosts(hostsPath: string, entries: readonly (readonly string[])[]): Promise<void> {
+  if (hostsPath === '') return;
   await rewrite(hostsPath, (current) => {
     const kept = current.split('\n').filter((line) => !line.endsWith(MARK) && line !== '');
-    const unique = [...new Set(names.filter((n) => n !== ''))].join(' ');
-    const added = addresses.map((a) => `${a}\t${unique}\t${MARK}`);
-    return `${[...kept, ...added].join('\n')}\n`;
+    const added = entries.map(([address, ...names]) => `${address}\t${names.join(' ')}\t${MARK}`);
+    const next = `${[...kept, ...added].join('\n')}\n`;
+    return next === current ? undefined : next;
   });
 }
 

@@ -17,6 +17,9 @@ export interface CreateWirerOptions {
   readonly onProgress?: ((step: string) => void) | undefined;
   /** Shutdown: every wait for a lock ends when it fires. */
   readonly signal?: AbortSignal | undefined;
+  /** Where problems that fail nothing are reported (another container's hosts file). */
+  readonly onWarning: (message: string) => void;
+  readonly onNamesUpdated?: ((containerId: string, ms: number) => void) | undefined;
 }
 
 export interface WiringParts {
@@ -34,7 +37,7 @@ export function createWirer(o: CreateWirerOptions): WiringParts {
   const pins = new BindMountPins(pinsDir(o.paths));
   const firewall = new IptablesHostFirewall();
   const wirer = new Wirer({
-    engine, store, pins, firewall, locks: new FileLocks(locksDir(o.paths), undefined, o.signal), confDir: o.paths.confDir, podNamespace: o.podNamespace, onProgress: o.onProgress,
+    engine, store, pins, firewall, locks: new FileLocks(locksDir(o.paths), undefined, o.signal), confDir: o.paths.confDir, podNamespace: o.podNamespace, onProgress: o.onProgress, onWarning: o.onWarning, onNamesUpdated: o.onNamesUpdated,
   });
   return { engine, store, pins, firewall, wirer };
 }

@@ -14,6 +14,7 @@ import { InvalidInputError } from '../errors.js';
  *   dockcni.ports=8080:80/tcp,127.0.0.1:5353:53/udp,[::1]:8443:443   (`portMappings`)
  *   dockcni.bandwidth=ingressRate=10M,egressRate=5M[,ingressBurst=…]  bits/s (`bandwidth`)
  *   dockcni.args=KEY=V;KEY2=V2            extra CNI_ARGS
+ *   dockcni.aliases=db,primary            more names peers on the network resolve it by
  *   dockcni.<option>.<network>=…         the same for one named network (e.g. dockcni.ip.back=10.2.0.5)
  * An option without a network suffix applies to the first network only: an address or a host port
  * belongs to one network, never to all of them.
@@ -26,7 +27,10 @@ export const NETWORKS_LABEL = 'dockcni.networks';
  */
 export const ROLE_LABEL = 'dockcni.role';
 export const SANDBOX_LABEL = 'dockcni.sandbox';
-const OPTIONS = ['ip', 'mac', 'ports', 'bandwidth', 'args'] as const;
+const OPTIONS = ['ip', 'mac', 'ports', 'bandwidth', 'args', 'aliases'] as const;
+/** Set by docker-compose on each service's containers: peers reach a service by this name. */
+export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}))*$/;
 type Option = (typeof OPTIONS)[number];
 const INTERNAL = new Set([NETWORKS_LABEL, ROLE_LABEL, SANDBOX_LABEL]);
 /**
@@ -61,6 +65,8 @@ export interface NetworkRequest {
   readonly capabilityArgs: Readonly<Record<string, unknown>>;
   /** From dockcni.args; the identity args are added by the wirer. */
   readonly extraArgs: CniArgs;
+  /** Names peers on this network resolve it by, beyond its container name (dockcni.aliases, the compose service). */
+  readonly aliases: readonly string[];
 }
 
 export interface WireRequest {
@@ -139,6 +145,15 @@ export function parseBandwidth(label: string, value: string): Record<string, num
   return out;
 }
 
+/** Names a hosts file can carry: one DNS name each, nothing that could start another entry. */
+export function parseAliases(label: string, value: string): string[] {
+  return value.split(',').map((raw) => {
+    const name = raw.trim();
+    if (!HOST_NAME.test(name)) bad(label, value, `${JSON.stringify(name)} is not a host name`, 'use letters, digits, "-", "_" and dots, comma-separated (e.g. db,primary)');
+    return name;
+  });
+}
+
 export function parseExtraArgs(label: string, value: string, options: LabelOptions = {}): CniArgs {
   const args = parseCniArgs(value, `label ${label}`);
   for (const [key] of args) {
@@ -160,7 +175,7 @@ function capability(option: Option, label: string, value: string): [string, unkn
     case 'mac': return ['mac', parseMac(label, value)];
     case 'ports': return ['portMappings', parsePorts(label, value)];
     case 'bandwidth': return ['bandwidth', parseBandwidth(label, value)];
-    case 'args': return undefined;
+    case 'args': case 'aliases': return undefined;
   }
 }
 
@@ -185,7 +200,9 @@ export function parseLabels(labels: Readonly<Record<string, string>>, options: L
     if (key.startsWith(LABEL_PREFIX) && value.length > MAX_LABEL_VALUE) bad(key, `${value.slice(0, 40)}…`, `longer than ${MAX_LABEL_VALUE} characters`, 'shorten it');
   }
   const names = parseNetworkList(NETWORKS_LABEL, list, options);
-  const perNetwork = names.map(() => ({ caps: {} as Record<string, unknown>, args: [] as CniArgs }));
+  const service = labels[COMPOSE_SERVICE_LABEL];
+  const serviceAliases = service === undefined ? [] : parseAliases(COMPOSE_SERVICE_LABEL, service);
+  const perNetwork = names.map(() => ({ caps: {} as Record<string, unknown>, args: [] as CniArgs, aliases: [...serviceAliases] }));
   for (const [key, value] of Object.entries(labels)) {
     if (!key.startsWith(LABEL_PREFIX) || INTERNAL.has(key)) continue;
     const [option, ...rest] = key.slice(LABEL_PREFIX.length).split('.');
@@ -196,12 +213,13 @@ export function parseLabels(labels: Readonly<Record<string, string>>, options: L
     if (target < 0) bad(key, value, `network ${JSON.stringify(rest.join('.'))} is not in ${NETWORKS_LABEL}`, `add it to ${NETWORKS_LABEL} or fix the suffix`);
     const slot = perNetwork[target]!;
     if (option === 'args') slot.args = [...slot.args, ...parseExtraArgs(key, value, options)];
+    else if (option === 'aliases') slot.aliases = [...new Set([...slot.aliases, ...parseAliases(key, value)])];
     else {
       const cap = capability(option as Option, key, value);
       if (cap) slot.caps[cap[0]] = cap[1];
     }
   }
   return {
-    networks: names.map((network, i) => ({ network, ifName: `eth${i}`, capabilityArgs: perNetwork[i]!.caps, extraArgs: perNetwork[i]!.args })),
+    networks: names.map((network, i) => ({ network, ifName: `eth${i}`, capabilityArgs: perNetwork[i]!.caps, extraArgs: perNetwork[i]!.args, aliases: perNetwork[i]!.aliases })),
   };
 }

@@ -5,7 +5,8 @@ import type { CniDns, CniResult, NetworkConfigList, RuntimeConf } from '../cni/t
 import { DockcniError, describeError, NetworkNotFoundError } from '../errors.js';
 import { fullyWired, sameIncarnation, type AttachmentRecord, type NetworkAttachment, type Origin } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
-import { checkContainerFilePath, writeHosts, writeResolvConf } from './container-files.js';
+import { checkContainerFilePath, writeResolvConf } from './container-files.js';
+import { HostsBook } from './hosts-book.js';
 import { asTarget, hostListener, hostSockets, overlaps } from './host-ports.js';
 import { identityArgs, type PortMapping, type WireRequest } from './labels.js';
 import { checkRequestedAddresses } from './requested-addresses.js';
@@ -36,6 +37,10 @@ export interface WirerOptions {
   readonly podNamespace: string;
   readonly firewall: HostFirewall;
   readonly onProgress?: ((step: string) => void) | undefined;
+  /** Problems that do not fail the caller's operation: another container's hosts file that cannot be updated. */
+  readonly onWarning: (message: string) => void;
+  /** How long a wiring spent updating the hosts files of its network peers (the daemon's `wired` line). */
+  readonly onNamesUpdated?: ((containerId: string, ms: number) => void) | undefined;
 }
 
 /** A wiring failure: names the container and network; `cause` is the engine's error. */
@@ -72,7 +77,11 @@ export class PortInUseError extends DockcniError {
  * cross-process lock).
  */
 export class Wirer {
-  constructor(private readonly options: WirerOptions) {}
+  private readonly hosts: HostsBook;
+
+  constructor(private readonly options: WirerOptions) {
+    this.hosts = new HostsBook(options.store, options.locks, options.onWarning);
+  }
 
   /** Idempotent for the same incarnation; a restarted container's old attachment is DELeted first. */
   async wire(target: WireTarget, request: WireRequest): Promise<AttachmentRecord> {
@@ -94,8 +103,12 @@ export class Wirer {
       const dns = await this.addAll(target, record, lists, listing);
       await this.allowPortMapped(target, record, listing);
       // 6. Written once every network is wired: a crash before this leaves networks in `adding`, and
-      // teardown DELs those as it DELs wired ones (from the cache ADD wrote).
-      await Promise.all([this.options.store.write(record), this.writeContainerFiles(target, record, dns)]);
+      // teardown DELs those as it DELs wired ones (from the cache ADD wrote). Then its resolv.conf, and
+      // the hosts files of everyone on its networks (its own included).
+      await this.options.store.write(record);
+      const started = performance.now();
+      await Promise.all([this.writeResolvConf(target, dns), this.hosts.refresh(record.networks.map((n) => n.network), [record])]);
+      this.options.onNamesUpdated?.(record.containerId, performance.now() - started);
       return record;
     } finally {
       await release();
@@ -168,6 +181,7 @@ export class Wirer {
       }
       if (mappings.length > 0) await this.options.firewall.allowPortMapped(record.containerId, added.filter((n) => portMappings(n).length > 0).flatMap((n) => n.addresses));
       await this.options.store.write(record);
+      await this.hosts.refresh(added.map((n) => n.network), [record]);
       return record;
     } finally {
       await release();
@@ -211,6 +225,7 @@ export class Wirer {
     await this.options.store.write(record);
     const mapped = record.networks.filter((n) => portMappings(n).length > 0);
     if (hadPorts && mapped.length > 0) await this.options.firewall.allowPortMapped(record.containerId, mapped.flatMap((n) => n.addresses));
+    await this.hosts.refresh([attachment.network], [record]);
   }
 
   /** `run` names the app that joined a sandbox, once Docker has created it. */
@@ -250,8 +265,9 @@ export class Wirer {
   private intent(target: WireTarget, request: WireRequest): AttachmentRecord {
     return {
       containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns: this.options.pins.pathFor(target.containerId), origin: target.origin,
+      hostsPath: target.hostsPath, hostname: target.hostname,
       networks: request.networks.map((n) => ({
-        network: n.network, ifName: n.ifName, state: 'adding', addresses: [],
+        network: n.network, ifName: n.ifName, state: 'adding', addresses: [], aliases: n.aliases,
         args: [...identityArgs(this.options.podNamespace, target.name, target.containerId), ...n.extraArgs], capabilityArgs: n.capabilityArgs,
       })),
       updatedAt: '',
@@ -398,6 +414,7 @@ export class Wirer {
     }
     if (keepFailed) await this.options.store.write({ ...record, netns: '' });
     else await this.options.store.remove(record.containerId);
+    await this.hosts.refresh(record.networks.map((n) => n.network), [record]);
   }
 
   /**
@@ -420,13 +437,12 @@ export class Wirer {
     return { containerId: record.containerId, netns: record.netns, ifName: attachment.ifName, args: attachment.args, capabilityArgs: attachment.capabilityArgs };
   }
 
-  private async writeContainerFiles(target: WireTarget, record: AttachmentRecord, dns: readonly CniDns[]): Promise<void> {
-    const addresses = record.networks.flatMap((n) => n.addresses.map((a) => a.split('/')[0] ?? a));
+  /** The result's DNS into the container's resolv.conf; the paths are checked first, hosts included (it is written later, with its peers). */
+  private async writeResolvConf(target: WireTarget, dns: readonly CniDns[]): Promise<void> {
     const hosts = target.hostsPath ?? '';
     const resolv = target.resolvConfPath ?? '';
     if (hosts !== '') checkContainerFilePath(hosts, target.containerId);
     if (resolv !== '') checkContainerFilePath(resolv, target.containerId);
-    await writeHosts(hosts, [target.hostname ?? '', target.name], addresses.slice(0, 1));
     const withServers = dns.find((d) => (d.nameservers ?? []).length > 0);
     if (withServers) await writeResolvConf(resolv, withServers);
   }

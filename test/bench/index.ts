@@ -201,6 +201,42 @@ async function runtimeVsDocker() {
   await ws.cleanup();
 }
 
+/**
+ * Name resolution's cost: 50 containers started one after another on one network, each making the
+ * daemon rewrite the hosts files of everyone already there. From each `wired` line: the handler's time
+ * (wired and resolvable by all peers) and the same without its names step.
+ */
+async function namesAtFifty() {
+  const ws = await workspace(105);
+  const daemon = execa('node', [...DAEMON_NODE_FLAGS, BIN, 'daemon', ...ws.flags, '--log-format', 'json'], { buffer: false, reject: false, all: true });
+  const wired = new Map<string, { tookMs: number; namesMs: number }>();
+  let reconciled = false;
+  eachLine(daemon.all, (text) => {
+    if (!text.startsWith('{')) return;
+    const line = JSON.parse(text) as { msg: string; id?: string; tookMs: number; namesMs: number };
+    if (line.msg === 'reconciled') reconciled = true;
+    if (line.msg === 'wired' && line.id !== undefined) wired.set(line.id, line);
+  });
+  while (!reconciled) await new Promise((r) => setTimeout(r, 50));
+  const ids: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    const id = (await execa('docker', ['run', '-d', '--network', 'none', '-l', `dockcni.networks=${ws.name}`, IMAGE, 'sleep', '600'])).stdout.trim();
+    ids.push(id);
+    while (!wired.has(id.slice(0, 12))) await new Promise((r) => setTimeout(r, 10));
+  }
+  const lines = ids.map((id) => wired.get(id.slice(0, 12))!);
+  const withNames = median(lines.map((l) => l.tookMs));
+  const without = median(lines.map((l) => l.tookMs - l.namesMs));
+  const ratio = withNames / without;
+  report(`names: 50 containers on one network, start to wired and resolvable by all peers p50 ${ms(withNames)} vs ${ms(without)} without the hosts-file step: ${ratio.toFixed(2)}x (target <= 1.2x: ${verdict(ratio <= 1.2)}); that step p50 ${ms(median(lines.map((l) => l.namesMs)))}, at the 50th container ${ms(lines.at(-1)!.namesMs)}`);
+  await removeAll(ids);
+  await new Promise((r) => setTimeout(r, 3000));
+  daemon.kill('SIGTERM');
+  await daemon;
+  await execa('node', [BIN, 'gc', '--sandbox-grace', '0', ...ws.flags]);
+  await ws.cleanup();
+}
+
 async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
@@ -352,6 +388,6 @@ async function daemonBurst() {
 
 // BENCH_ONLY=runtimeVsDocker (comma-separated) runs only those sections.
 const only = process.env['BENCH_ONLY']?.split(',');
-for (const section of [engineCycles, coldStart, cliStartup, runVsDocker, runtimeVsDocker, daemonBurst]) {
+for (const section of [engineCycles, coldStart, cliStartup, runVsDocker, runtimeVsDocker, namesAtFifty, daemonBurst]) {
   if (only === undefined || only.includes(section.name)) await section();
 }

@@ -271,6 +271,7 @@ test('compose through the runtime (examples/compose/runtime.yml): services wired
   const web = await addressOf(`${project}_web_1`);
   t.regex(web ?? '', /^10\.231\.80\./);
   t.true(await pingFrom(`${project}_client_1`, web!), 'client reaches web');
+  t.true(await pingFrom(`${project}_client_1`, 'web'), 'by its compose service name');
   t.regex(await httpFromOtherHost(t, 18080, 80), /HTTP\/1\.[01] 200/, 'the port mapping answers from outside');
   await compose('down', '-t', '1');
   await settled(d);

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { CATALOG } from './catalog.js';
 import { DockcniError, InvalidInputError } from '../../errors.js';
-import { parseIps, parseMac, parseNetworkList, parsePorts } from '../../wiring/labels.js';
+import { COMPOSE_SERVICE_LABEL, parseAliases, parseIps, parseMac, parseNetworkList, parsePorts } from '../../wiring/labels.js';
 import { contextFrom } from '../context.js';
 import { withDockerFlags, type DockerFlags } from '../flags.js';
 
@@ -13,6 +13,7 @@ interface Args extends DockerFlags {
   readonly ip6: string[];
   readonly macAddress?: string | undefined;
   readonly publish: string[];
+  readonly alias: string[];
 }
 
 /** `-p 80:80 -p 443:443` and `-p 80:80,443:443` alike, as docker users write them. */
@@ -29,7 +30,8 @@ export const attachCommand: CommandModule<object, Args> = {
     .option('ip', { type: 'string', array: true, default: [], describe: 'static IPv4 address on the first network, repeatable (ips capability)' })
     .option('ip6', { type: 'string', array: true, default: [], describe: 'static IPv6 address on the first network, repeatable (ips capability)' })
     .option('mac-address', { alias: 'mac', type: 'string', describe: 'MAC of the first interface (mac capability)' })
-    .option('publish', { alias: 'p', type: 'string', array: true, default: [], describe: '[IP:]HOSTPORT:CONTAINERPORT[/PROTO] on the first network, repeatable or comma-separated' }) as unknown as Argv<Args>,
+    .option('publish', { alias: 'p', type: 'string', array: true, default: [], describe: '[IP:]HOSTPORT:CONTAINERPORT[/PROTO] on the first network, repeatable or comma-separated' })
+    .option('alias', { type: 'string', array: true, default: [], describe: 'another name peers on these networks resolve it by, repeatable (docker network connect --alias)' }) as unknown as Argv<Args>,
   handler: async (argv) => {
     const ctx = await contextFrom(argv);
     const container = await ctx.docker.inspect(argv.container);
@@ -49,7 +51,9 @@ export const attachCommand: CommandModule<object, Args> = {
     if (ips.length > 0) first['ips'] = parseIps(argv.ip6.length > 0 ? '--ip/--ip6' : '--ip', joined(ips));
     if (argv.macAddress) first['mac'] = parseMac('--mac-address', argv.macAddress);
     if (argv.publish.length > 0) first['portMappings'] = parsePorts('--publish', joined(argv.publish));
-    const request = { networks: names.map((network, i) => ({ network, ifName: i === 0 && argv.ifname ? argv.ifname : free[i] ?? `eth${i}`, capabilityArgs: i === 0 ? first : {}, extraArgs: [] })) };
+    const service = container.labels[COMPOSE_SERVICE_LABEL];
+    const aliases = [...new Set([...(service === undefined ? [] : parseAliases(COMPOSE_SERVICE_LABEL, service)), ...(argv.alias.length > 0 ? parseAliases('--alias', joined(argv.alias)) : [])])];
+    const request = { networks: names.map((network, i) => ({ network, ifName: i === 0 && argv.ifname ? argv.ifname : free[i] ?? `eth${i}`, capabilityArgs: i === 0 ? first : {}, extraArgs: [], aliases })) };
     const target = { ...container, containerId: container.id, origin: 'attach' as const };
     const record = wired ? await ctx.wirer.attachNetworks(target, request) : await ctx.wirer.wire(target, request);
     for (const n of record.networks) process.stdout.write(`${container.name} ${n.ifName} ${n.network} ${n.addresses.join(',')}\n`);

@@ -48,7 +48,8 @@ export const daemonCommand: CommandModule<object, Args> = {
     const metrics = new Metrics();
     const pluginTime = new PluginTime(metrics);
     const shutdownSignal = new AbortController();
-    const ctx = await contextFrom(argv, undefined, pluginTime.observe, shutdownSignal.signal);
+    const names = new Map<string, number>();
+    const ctx = await contextFrom(argv, { observe: pluginTime.observe, signal: shutdownSignal.signal, onWarning: (message) => log.log('warn', message), onNamesUpdated: (id, ms) => names.set(id, ms) });
     const single = await new FileLocks(locksDir(ctx.paths), 1000).mutex('daemon').catch((error: Error) => {
       throw new DockcniError('daemon-running', `another dockcni daemon is running: ${error.message}`, { cause: error, fix: 'stop it first (systemctl stop dockcni), or give this one its own --run-dir and --state-dir' });
     });
@@ -56,6 +57,7 @@ export const daemonCommand: CommandModule<object, Args> = {
     if (served) log.log('info', 'metrics listening', { address: `${served.address.address}:${served.address.port}` });
     const handlers = new ContainerHandlers({
       docker: ctx.docker, wirer: ctx.wirer, log, metrics, onFailure: argv.onFailure, retries: argv.retries, retryDelayMs: 1000, pluginTime, signal: shutdownSignal.signal,
+      namesTime: { take: (id) => { const ms = names.get(id) ?? 0; names.delete(id); return ms; } },
       labels: {
         allowNetworks: argv.allowNetworks ? new Set(argv.allowNetworks.split(',').map((n) => n.trim())) : undefined,
         allowArgs: argv.allowArgs === undefined ? undefined : new Set(argv.allowArgs.split(',').map((n) => n.trim()).filter((n) => n !== '')),

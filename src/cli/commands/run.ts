@@ -18,6 +18,7 @@ Networking (applied through CNI and the sandbox):
   -p, --publish [IP:]HOSTPORT:CONTAINERPORT[/PROTO]   port mapping (portmap plugin), first network
   --ip, --ip6 ADDR      static address on the first network (ips capability)
   --mac-address MAC     (mac capability)
+  --network-alias NAME  another name peers on its networks resolve it by, repeatable
   --dns, --dns-search, --dns-option, --add-host, -h/--hostname   set on the sandbox
 dockcni flags:
   --sandbox             use the sandbox path even when the runtime is installed
@@ -29,7 +30,7 @@ Everything else goes to docker run unchanged (-it, --rm, --name, -e, -v, --entry
 
 With -d, dockcni returns once the app is started and prints its id. Through the runtime, its networks
 are released when it stops; on the sandbox path, by \`dockcni daemon\` if it runs, otherwise by the next
-\`dockcni gc\`. --restart needs the runtime. Not supported: -P, --link, --expose, --network-alias.
+\`dockcni gc\`. --restart needs the runtime. Not supported: -P, --link, --expose.
 `;
 
 /** `dockcni run`: parsed by hand, because everything after the image belongs to the app. */
@@ -63,7 +64,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       return await runWithCni(args, {
         app: runner,
         // Loaded here, not at the top: the engine and dockerode load while Docker starts the sandbox.
-        context: async () => (await import('../context.js')).contextFrom(flags, (step) => spinner.step(step)),
+        context: async () => (await import('../context.js')).contextFrom(flags, { onProgress: (step) => spinner.step(step) }),
         onApp,
         warn: (line) => process.stderr.write(`dockcni: ${line}\n`),
       }, { sandboxImage: flag('sandbox-image') ?? DEFAULT_SANDBOX_IMAGE });

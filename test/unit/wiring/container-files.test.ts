@@ -16,9 +16,9 @@ test('hosts gets the container\'s names on its address, in place, keeping what w
   const dir = await containerDir(t);
   const hosts = path.join(dir, 'hosts');
   await writeFile(hosts, '127.0.0.1\tlocalhost\n');
-  await writeHosts(hosts, ['web', 'web', ''], ['10.0.0.5']);
-  t.is(await readFile(hosts, 'utf8'), '127.0.0.1\tlocalhost\n10.0.0.5\tweb\t# dockcni\n');
-  await writeHosts(hosts, ['web'], ['10.0.0.6']);
+  await writeHosts(hosts, [['10.0.0.5', 'web', 'web.front']]);
+  t.is(await readFile(hosts, 'utf8'), '127.0.0.1\tlocalhost\n10.0.0.5\tweb web.front\t# dockcni\n');
+  await writeHosts(hosts, [['10.0.0.6', 'web']]);
   t.is(await readFile(hosts, 'utf8'), '127.0.0.1\tlocalhost\n10.0.0.6\tweb\t# dockcni\n', 'its own line replaced, not added twice');
 });
 
@@ -27,7 +27,7 @@ test('a file the container replaced by a symlink is never followed', async (t) =
   const target = path.join(dir, 'elsewhere');
   await writeFile(target, 'precious\n');
   await symlink(target, path.join(dir, 'hosts'));
-  await t.throwsAsync(writeHosts(path.join(dir, 'hosts'), ['web'], ['10.0.0.5']), { message: /cannot open .*hosts/ });
+  await t.throwsAsync(writeHosts(path.join(dir, 'hosts'), [['10.0.0.5', 'web']]), { message: /cannot open .*hosts/ });
   t.is(await readFile(target, 'utf8'), 'precious\n');
 });
 
@@ -35,13 +35,13 @@ test('a file grown past the limit is not read', async (t) => {
   const dir = await containerDir(t);
   const hosts = path.join(dir, 'hosts');
   await writeFile(hosts, Buffer.alloc(MAX_CONTAINER_FILE_BYTES + 1, 'x'));
-  await t.throwsAsync(writeHosts(hosts, ['web'], ['10.0.0.5']), { message: /over the 262144-byte limit/ });
+  await t.throwsAsync(writeHosts(hosts, [['10.0.0.5', 'web']]), { message: /over the 262144-byte limit/ });
 });
 
 test('a directory in its place is refused; a file already gone is nothing to write', async (t) => {
   const dir = await containerDir(t);
   await mkdir(path.join(dir, 'hosts'));
-  await t.throwsAsync(writeHosts(path.join(dir, 'hosts'), ['web'], ['10.0.0.5']), { message: /not a regular file|EISDIR|cannot open/ });
+  await t.throwsAsync(writeHosts(path.join(dir, 'hosts'), [['10.0.0.5', 'web']]), { message: /not a regular file|EISDIR|cannot open/ });
   await t.notThrowsAsync(writeResolvConf(path.join(dir, 'resolv.conf'), { nameservers: ['10.0.0.53'] }));
 });
 

@@ -15,10 +15,12 @@ test('networks become eth0, eth1…; bare options go to the first, suffixed ones
     'dockcni.bandwidth': 'ingressRate=10M,egressRate=5k,egressBurst=64k',
     'dockcni.ip.back': '10.2.0.5/24',
     'dockcni.args.back': 'FOO=bar',
+    'dockcni.aliases.back': 'db,primary',
+    'com.docker.compose.service': 'api',
   });
   t.deepEqual(request, {
     networks: [
-      { network: 'front', ifName: 'eth0', extraArgs: [], capabilityArgs: {
+      { network: 'front', ifName: 'eth0', extraArgs: [], aliases: ['api'], capabilityArgs: {
         ips: ['10.1.0.5', 'fd00::5'], mac: '02:42:0a:01:00:05',
         portMappings: [
           { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
@@ -27,7 +29,7 @@ test('networks become eth0, eth1…; bare options go to the first, suffixed ones
         ],
         bandwidth: { ingressRate: 10_000_000, ingressBurst: 2147483647, egressRate: 5000, egressBurst: 64000 },
       } },
-      { network: 'back', ifName: 'eth1', extraArgs: [['FOO', 'bar']], capabilityArgs: { ips: ['10.2.0.5/24'] } },
+      { network: 'back', ifName: 'eth1', extraArgs: [['FOO', 'bar']], aliases: ['api', 'db', 'primary'], capabilityArgs: { ips: ['10.2.0.5/24'] } },
     ],
   });
 });
@@ -57,7 +59,9 @@ test('a network name with a slash', rejects, { 'dockcni.networks': '../../etc/pa
 test('a network name with ..', rejects, { 'dockcni.networks': 'a..b' }, /is invalid/, /dockcni networks ls/);
 test('a network outside --allow-networks', rejects, { 'dockcni.networks': 'front,admin' }, /network admin is not allowed on this host/, /ask for one of: front/, ['front']);
 test('a suffix naming no requested network', rejects, { 'dockcni.ip.back': '10.0.0.1' }, /network "back" is not in dockcni\.networks/, /add it to dockcni\.networks or fix the suffix/);
-test('an unknown dockcni label', rejects, { 'dockcni.ipp': '10.0.0.1' }, /unknown dockcni label/, /use dockcni\.networks or dockcni\.\{ip,mac,ports,bandwidth,args\}/);
+test('an unknown dockcni label', rejects, { 'dockcni.ipp': '10.0.0.1' }, /unknown dockcni label/, /use dockcni\.networks or dockcni\.\{ip,mac,ports,bandwidth,args,aliases\}/);
+test('an alias that could start another hosts entry', rejects, { 'dockcni.aliases': 'db 10.0.0.1 evil' }, /"db 10\.0\.0\.1 evil" is not a host name/, /comma-separated/);
+test('an alias with a newline', rejects, { 'dockcni.aliases': 'db\nevil' }, /is not a host name/, /letters, digits/);
 test('an oversize value', rejects, { 'dockcni.ip': '1'.repeat(5000) }, /longer than 4096 characters/, /shorten it/);
 test('a network listed twice', rejects, { 'dockcni.networks': 'a,a' }, /listed twice/, /list each network once/);
 test('a bandwidth burst without a rate', rejects, { 'dockcni.bandwidth': 'ingressBurst=10k' }, /ingressBurst without ingressRate/, /add ingressRate/);

@@ -38,12 +38,12 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, pins: FakeP
   const added: string[] = [];
   const engine = { add: async () => { added.push('ADD'); return { cniVersion: '1.0.0' }; }, del: async () => { added.push('DEL'); } } as unknown as CniEngine;
   const records = store(path.join(root, 'state'));
-  const wirer = new Wirer({ engine, store: records, pins, locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, containersWithRules: async () => [] } });
+  const wirer = new Wirer({ engine, store: records, pins, locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, containersWithRules: async () => [] }, onWarning: (m) => { throw new Error(m); } });
   return { wirer, records, added };
 }
 
 const target = { containerId: ID, name: 'web', pid: 4242, startedAt: 't0', origin: 'daemon' as const, networkMode: 'none' };
-const request = { networks: [{ network: 'n', ifName: 'eth0', capabilityArgs: {}, extraArgs: [] }] };
+const request = { networks: [{ network: 'n', ifName: 'eth0', capabilityArgs: {}, extraArgs: [], aliases: [] }] };
 
 test('a pin that fails leaves no intent record behind, and no plugin runs', async (t) => {
   const pins = new FakePins(true);

@@ -1,0 +1,70 @@
+import type { Locks } from '../cni/lock.js';
+import { describeError } from '../errors.js';
+import type { AttachmentStore } from '../state/attachment-store.js';
+import type { AttachmentRecord, NetworkAttachment } from '../state/attachment.js';
+import { checkContainerFilePath, writeHosts } from './container-files.js';
+
+/** What a container is called on one of its networks: its hostname, name and that network's aliases. */
+function namesOn(record: AttachmentRecord, attachment: NetworkAttachment): string[] {
+  return [...new Set([record.hostname ?? '', record.name, ...attachment.aliases ?? []].filter((n) => n !== ''))];
+}
+
+const wired = (a: NetworkAttachment) => a.state === 'wired';
+const hostPart = (cidr: string) => cidr.split('/')[0] ?? cidr;
+
+/**
+ * dockcni's part of one container's /etc/hosts: its own addresses under its own names, then every
+ * other live container that shares a network with it, under the names it has on that network. A peer
+ * on a network this container is not on is not listed: names are per network.
+ */
+export function hostsEntries(self: AttachmentRecord, all: readonly AttachmentRecord[]): string[][] {
+  const entries: string[][] = [];
+  for (const a of self.networks.filter(wired)) for (const address of a.addresses) entries.push([hostPart(address), ...namesOn(self, a)]);
+  const mine = new Set(self.networks.filter(wired).map((a) => a.network));
+  for (const peer of all) {
+    if (peer.containerId === self.containerId || peer.netns === '') continue;
+    for (const a of peer.networks.filter((n) => wired(n) && mine.has(n.network))) {
+      for (const address of a.addresses) entries.push([hostPart(address), ...namesOn(peer, a)]);
+    }
+  }
+  return [...new Map(entries.map((e) => [e.join(' '), e])).values()];
+}
+
+/**
+ * Name resolution per network, through the hosts files Docker gives each container: whoever changes an
+ * attachment (daemon, runtime, run, attach, detach, gc) rewrites the hosts files it affects, from the
+ * records, under one host-wide lock, so the last rewrite always sees every record written before it.
+ */
+export class HostsBook {
+  constructor(private readonly store: Pick<AttachmentStore, 'list'>, private readonly locks: Pick<Locks, 'mutex'>, private readonly onProblem: (message: string) => void) {}
+
+  /**
+   * Rewrites the hosts file of every live container on these networks, and of the `touched` ones (whose
+   * networks changed: one with no live record left loses dockcni's lines). A peer whose file cannot be
+   * written is reported, not fatal: it is that container's file, not the caller's.
+   */
+  async refresh(networks: Iterable<string>, touched: readonly AttachmentRecord[]): Promise<void> {
+    const wanted = new Set(networks);
+    const release = await this.locks.mutex('hosts');
+    try {
+      const live = (await this.store.list()).filter((r) => r.netns !== '');
+      const targets = new Map<string, { record: AttachmentRecord; entries: string[][] }>();
+      for (const r of live) if (r.networks.some((a) => wanted.has(a.network))) targets.set(r.containerId, { record: r, entries: hostsEntries(r, live) });
+      for (const r of touched) {
+        const current = live.find((l) => l.containerId === r.containerId);
+        targets.set(r.containerId, current ? { record: current, entries: hostsEntries(current, live) } : { record: r, entries: [] });
+      }
+      for (const { record, entries } of targets.values()) {
+        if (record.hostsPath === undefined || record.hostsPath === '') continue;
+        try {
+          checkContainerFilePath(record.hostsPath, record.containerId);
+          await writeHosts(record.hostsPath, entries);
+        } catch (error) {
+          this.onProblem(`could not update the hosts file of container ${record.name} (${record.containerId.slice(0, 12)}): ${describeError(error)}`);
+        }
+      }
+    } finally {
+      await release();
+    }
+  }
+}
