@@ -1,5 +1,4 @@
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import type { CniDns } from '../cni/types.js';
@@ -22,29 +21,31 @@ export function checkContainerFilePath(file: string, containerId: string): void 
 
 /**
  * Rewrites a file the container can write to (it is bind-mounted inside): never through a link, only
- * a regular file of bounded size, in place (the container sees this very inode).
+ * a regular file of bounded size, in place (the container sees this very inode). Synchronous: a start
+ * rewrites the hosts file of every peer on its networks, and a thread-pool round trip per call would
+ * cost more than the small read and write.
  */
-async function rewrite(file: string, change: (current: string) => string | undefined): Promise<void> {
-  let handle;
+function rewrite(file: string, change: (current: string) => string | undefined): void {
+  let fd: number;
   try {
-    handle = await open(file, constants.O_RDWR | constants.O_NOFOLLOW);
+    fd = openSync(file, constants.O_RDWR | constants.O_NOFOLLOW);
   } catch (error) {
     // A container removed while it was being wired has no file left, and nothing to write.
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw new DockcniError('container-file', `cannot open ${file}: ${(error as Error).message}`, { cause: error });
   }
   try {
-    const info = await handle.stat();
+    const info = fstatSync(fd);
     if (!info.isFile()) throw new DockcniError('container-file', `${file} is not a regular file`);
     if (info.size > MAX_CONTAINER_FILE_BYTES) throw new DockcniError('container-file', `${file} is ${info.size} bytes, over the ${MAX_CONTAINER_FILE_BYTES}-byte limit`);
     const buffer = Buffer.alloc(info.size);
-    const { bytesRead } = await handle.read(buffer, 0, info.size, 0);
+    const bytesRead = readSync(fd, buffer, 0, info.size, 0);
     const next = change(buffer.subarray(0, bytesRead).toString('utf8'));
     if (next === undefined) return;
-    await handle.truncate(0);
-    await handle.write(next, 0, 'utf8');
+    ftruncateSync(fd, 0);
+    writeSync(fd, next, 0, 'utf8');
   } finally {
-    await handle.close();
+    closeSync(fd);
   }
 }
 
@@ -54,7 +55,7 @@ async function rewrite(file: string, change: (current: string) => string | undef
  */
 export async function writeHosts(hostsPath: string, entries: readonly (readonly string[])[]): Promise<void> {
   if (hostsPath === '') return;
-  await rewrite(hostsPath, (current) => {
+  rewrite(hostsPath, (current) => {
     const kept = current.split('\n').filter((line) => !line.endsWith(MARK) && line !== '');
     const added = entries.map(([address, ...names]) => `${address}\t${names.join(' ')}\t${MARK}`);
     const next = `${[...kept, ...added].join('\n')}\n`;
@@ -86,5 +87,5 @@ export function resolvConfText(dns: CniDns): string {
 export async function writeResolvConf(resolvPath: string, dns: CniDns): Promise<void> {
   if (resolvPath === '' || (dns.nameservers ?? []).length === 0) return;
   const text = resolvConfText(dns);
-  await rewrite(resolvPath, () => text);
+  rewrite(resolvPath, () => text);
 }
