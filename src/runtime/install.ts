@@ -14,8 +14,8 @@ export const DEFAULT_DAEMON_JSON = '/etc/docker/daemon.json';
 export const DEFAULT_RUNTIME_NAME = 'dockcni';
 /** The script the shim calls, in this package. */
 export const RUNTIME_SCRIPT = fileURLToPath(new URL('../../../bin/dockcni-runtime', import.meta.url));
-/** Its Node half. */
-const RUNTIME_ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
+/** Its Node half: src/runtime/main.ts bundled into one file by `npm run build` (one module to load on each container start). */
+const RUNTIME_ENTRY = fileURLToPath(new URL('../../runtime/main.mjs', import.meta.url));
 /** dockerd's default pid file. */
 const DOCKERD_PID_FILE = '/var/run/docker.pid';
 const RELOAD_WAIT_MS = 10_000;

@@ -1,8 +1,9 @@
 /**
  * The Node half of the runtime, started by bin/dockcni-runtime for `create` and for the `delete` of a
- * container dockcni holds a record for. Runs on the path of every container start through the runtime:
- * a container that does not ask for CNI must cost next to nothing, so this module loads only node:http
- * and the argument parser, and the wiring machinery only for a container that asks for it.
+ * container dockcni holds a record for; `npm run build` bundles it into dist/runtime/main.mjs, since
+ * loading one file instead of dozens of modules is most of what it can save on a container's start.
+ * Until the container's labels are known it runs only node:http and the argument parser; the wiring
+ * machinery is evaluated only for a container that asks for it.
  *
  * It writes nothing on stdout or stderr (the shim gives runc the container's own stdio): what Docker
  * should show goes into runc's --log file, as runc's own errors do.
