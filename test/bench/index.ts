@@ -181,7 +181,7 @@ async function runtimeVsDocker() {
   await execa('sh', ['-c', 'kill -HUP $(pidof dockerd)']);
   await new Promise((r) => setTimeout(r, 1000));
   const times = { bridge: [] as number[], labelled: [] as number[], runc: [] as number[], passThrough: [] as number[] };
-  for (let i = 0; i < 15; i++) {
+  for (let i = 0; i < 25; i++) {
     times.bridge.push(await timed(() => execa('docker', ['run', '--rm', IMAGE, 'true'])));
     times.labelled.push(await timed(() => execa('docker', ['run', '--rm', '--runtime', name, '--network', 'none', '-l', `dockcni.networks=${ws.name}`, IMAGE, 'true'])));
     // Its DEL runs in the background once `docker run --rm` has returned: the next run must not share the CPU with it.
