@@ -7,6 +7,7 @@ import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Collector } from '../gc/collector.js';
 import { fullyWired, sameIncarnation } from '../state/attachment.js';
+import { HealthLoop, type HealthLoopOptions } from './health-loop.js';
 
 export interface DaemonOptions {
   readonly docker: DockerClient;
@@ -15,6 +16,8 @@ export interface DaemonOptions {
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly concurrency: number;
+  /** The check loop, if on: the daemon runs its repairs in each container's turn. */
+  readonly health?: Omit<HealthLoopOptions, 'log' | 'metrics' | 'enqueue' | 'giveUp'> | undefined;
 }
 
 /**
@@ -30,11 +33,20 @@ export class Daemon {
   private wake: (() => void) | undefined;
   /** Cache files already warned about: once per file, not on every reconcile. */
   private readonly reported = new Set<string>();
+  private readonly health: HealthLoop | undefined;
 
   constructor(private readonly o: DaemonOptions) {
     this.queue = new KeyedQueue(o.concurrency, (key, error) => {
       o.log.log('error', 'container operation failed', { id: key.slice(0, 12), error: describeError(error) });
     });
+    this.health = o.health && new HealthLoop({
+      ...o.health, log: o.log, metrics: o.metrics, enqueue: (id, task) => this.queue.push(id, task), giveUp: (id) => o.handlers.abandon(id),
+    });
+  }
+
+  /** A check round now (SIGHUP): after a firewall reload, say. */
+  checkNow(): Promise<void> {
+    return this.health?.round() ?? Promise.resolve();
   }
 
   /**
@@ -42,6 +54,7 @@ export class Daemon {
    * time; a reconcile that fails is retried on its own, while events keep being handled.
    */
   async run(): Promise<void> {
+    this.health?.start();
     for (let delay = 500; !this.stopping; delay = Math.min(delay * 2, 10_000)) {
       let reconciling: Promise<void> | undefined;
       try {
@@ -99,6 +112,7 @@ export class Daemon {
     this.stopping = true;
     this.subscription?.close();
     this.wake?.();
+    await this.health?.stop();
     await this.queue.drain();
     try {
       const { leftovers } = await this.o.collector.scan();

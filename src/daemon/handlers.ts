@@ -112,6 +112,12 @@ export class ContainerHandlers {
     }
   }
 
+  /** A container whose networking could not be repaired: the --on-failure policy, as for a failed wiring. */
+  async abandon(id: string): Promise<void> {
+    const container = await this.o.docker.inspect(id);
+    if (container?.running) await this.applyPolicy(container);
+  }
+
   private async applyPolicy(container: ContainerInfo): Promise<void> {
     if (this.o.onFailure === 'ignore') return;
     this.o.log.log('warn', `${this.o.onFailure === 'stop' ? 'stopping' : 'killing'} container without its CNI networking (--on-failure ${this.o.onFailure})`, { container: container.name, id: short(container.id) });

@@ -37,6 +37,13 @@ export class Metrics {
     record(this.histograms, `operation="${operation}"`, seconds);
   }
 
+  private readonly repairs = new Map<string, number>();
+
+  observeRepair(ok: boolean): void {
+    const key = `result="${ok ? 'ok' : 'error'}"`;
+    this.repairs.set(key, (this.repairs.get(key) ?? 0) + 1);
+  }
+
   observePlugin(plugin: string, command: string, seconds: number): void {
     record(this.plugins, `plugin=${JSON.stringify(plugin)},command="${command}"`, seconds);
   }
@@ -46,6 +53,8 @@ export class Metrics {
     for (const [labels, n] of this.counts) lines.push(`dockcni_operations_total{${labels}} ${n}`);
     lines.push('# HELP dockcni_operation_duration_seconds Time to wire (add) or unwire (del) one container.', '# TYPE dockcni_operation_duration_seconds histogram');
     lines.push(...renderHistograms('dockcni_operation_duration_seconds', this.histograms));
+    lines.push('# HELP dockcni_repairs_total Broken attachments the check loop rebuilt, by result.', '# TYPE dockcni_repairs_total counter');
+    for (const [labels, n] of this.repairs) lines.push(`dockcni_repairs_total{${labels}} ${n}`);
     lines.push('# HELP dockcni_plugin_duration_seconds Time of each plugin call.', '# TYPE dockcni_plugin_duration_seconds histogram');
     lines.push(...renderHistograms('dockcni_plugin_duration_seconds', this.plugins));
     const memory = process.memoryUsage();

@@ -18,6 +18,9 @@ export interface NetworkAttachment {
   error?: string | undefined;
   /** Names beyond the container's own that peers on this network resolve it by. */
   readonly aliases?: readonly string[] | undefined;
+  /** Times the daemon or `dockcni reload` rebuilt it after finding it broken, and when last. */
+  repairs?: number | undefined;
+  lastRepair?: string | undefined;
 }
 
 export interface AttachmentRecord {

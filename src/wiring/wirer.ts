@@ -188,6 +188,48 @@ export class Wirer {
     }
   }
 
+  /**
+   * Rebuilds one attachment found broken (its rules flushed, its bridge or veth deleted): DEL from the
+   * cache, then ADD with the same interface, and the same addresses and MAC where the network lets
+   * them be asked for (`ips`, `mac`). `stillBroken` is asked again under the container's lock, so a
+   * repair that someone else finished meanwhile touches nothing. A failed repair leaves the attachment
+   * `failed`, with the reason, for the next round.
+   */
+  async repair(containerId: string, network: string, stillBroken: () => Promise<boolean>): Promise<NetworkAttachment | undefined> {
+    const release = await this.options.locks.mutex(`ctr-${containerId}`);
+    try {
+      const record = await this.options.store.read(containerId);
+      const attachment = record?.networks.find((n) => n.network === network);
+      if (!record || !attachment || record.netns === '' || !this.options.pins.isLive(containerId, record.pid) || !(await stillBroken())) return undefined;
+      const list = configuredNetwork(loadConfDir(this.options.confDir), network);
+      const before = attachment.addresses.join(',');
+      try {
+        if (list === undefined) throw new NetworkNotFoundError(network, this.options.confDir);
+        await this.options.engine.del(network, this.rt(record, attachment), list);
+        const pinned = { ...attachment.capabilityArgs };
+        const declares = (cap: string) => list.plugins.some((p) => p.capabilities?.[cap] === true);
+        if (declares('ips') && attachment.addresses.length > 0) pinned['ips'] = [...attachment.addresses];
+        if (declares('mac') && attachment.mac !== undefined) pinned['mac'] = attachment.mac;
+        await this.addOne(record, attachment, list, pinned);
+      } catch (error) {
+        attachment.state = 'failed';
+        attachment.error = `repair failed: ${describeError(error)}`;
+        await this.options.store.write(record);
+        throw new WireError(record.name, network, error);
+      }
+      attachment.error = undefined;
+      attachment.repairs = (attachment.repairs ?? 0) + 1;
+      attachment.lastRepair = new Date().toISOString();
+      await this.options.store.write(record);
+      const mapped = record.networks.filter((n) => portMappings(n).length > 0);
+      if (mapped.length > 0) await this.options.firewall.allowPortMapped(record.containerId, mapped.flatMap((n) => n.addresses));
+      if (attachment.addresses.join(',') !== before) await this.hosts.refresh([network], [record]);
+      return attachment;
+    } finally {
+      await release();
+    }
+  }
+
   /** Drops one network of a container (`detach --network`); the last one takes the whole attachment with it. */
   async detachNetwork(containerId: string, network: string): Promise<boolean> {
     const release = await this.options.locks.mutex(`ctr-${containerId}`);
@@ -329,9 +371,12 @@ export class Wirer {
     return (await this.options.store.list()).filter((r) => r.containerId !== containerId);
   }
 
-  /** ADD one network; the attachment takes the addresses and MAC of its interface from the result. */
-  private async addOne(record: AttachmentRecord, attachment: NetworkAttachment, list: NetworkConfigList): Promise<CniResult> {
-    const result = await this.options.engine.add(list, { ...this.rt(record, attachment), netnsPid: record.pid });
+  /**
+   * ADD one network; the attachment takes the addresses and MAC of its interface from the result.
+   * `capabilityArgs`: instead of the attachment's own (a repair asks for the addresses it had).
+   */
+  private async addOne(record: AttachmentRecord, attachment: NetworkAttachment, list: NetworkConfigList, capabilityArgs = attachment.capabilityArgs): Promise<CniResult> {
+    const result = await this.options.engine.add(list, { ...this.rt(record, attachment), capabilityArgs, netnsPid: record.pid });
     const ifIndex = result.interfaces?.findIndex((f) => f.name === attachment.ifName && f.sandbox);
     attachment.addresses = (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex).map((ip) => ip.address);
     attachment.mac = ifIndex === undefined || ifIndex < 0 ? undefined : result.interfaces?.[ifIndex]?.mac;

@@ -239,6 +239,55 @@ async function namesAtFifty() {
   await ws.cleanup();
 }
 
+/**
+ * The check loop's cost with 200 wired containers: the daemon's CPU (its own and its children's, i.e.
+ * iptables-save) per round, and the time from a flushed nat chain to the repair.
+ */
+async function healing() {
+  const ws = await workspace(106);
+  const intervalS = 2;
+  const daemon = execa('node', [...DAEMON_NODE_FLAGS, BIN, 'daemon', ...ws.flags, '--log-format', 'json', '--check-interval', String(intervalS)], { buffer: false, reject: false, all: true });
+  const wired = new Set<string>();
+  const repaired = new Map<string, number>();
+  let reconciled = false;
+  eachLine(daemon.all, (text) => {
+    if (!text.startsWith('{')) return;
+    const line = JSON.parse(text) as { msg: string; id?: string; time: string };
+    if (line.msg === 'reconciled') reconciled = true;
+    if (line.msg === 'wired' && line.id !== undefined) wired.add(line.id);
+    if (line.msg === 'repaired' && line.id !== undefined) repaired.set(line.id, Date.parse(line.time));
+  });
+  while (!reconciled) await new Promise((r) => setTimeout(r, 50));
+  const ids: string[] = [];
+  for (let i = 0; i < 200; i += 10) {
+    ids.push(...await Promise.all(Array.from({ length: 10 }, async () => (await execa('docker', ['run', '-d', '--network', 'none', '-l', `dockcni.networks=${ws.name}`, IMAGE, 'sleep', '600'])).stdout.trim())));
+  }
+  while (!ids.every((id) => wired.has(id.slice(0, 12)))) await new Promise((r) => setTimeout(r, 50));
+  await new Promise((r) => setTimeout(r, 3000));
+  const pid = daemon.pid ?? 0;
+  const window = 10;
+  const c0 = await processCpu(pid);
+  await new Promise((r) => setTimeout(r, window * intervalS * 1000));
+  const c1 = await processCpu(pid);
+  const perRound = ((c1.self - c0.self) + (c1.children - c0.children)) / window;
+  report(`self-healing, 200 wired containers, a check every ${intervalS} s: ${perRound.toFixed(2)} CPU-s per round (the daemon ${((c1.self - c0.self) / window).toFixed(2)} s, iptables-save ${((c1.children - c0.children) / window).toFixed(2)} s), ${((perRound / 200) * 1000).toFixed(2)} ms per container (target < 2 CPU-s per round: ${verdict(perRound < 2)})`);
+  const latencies: number[] = [];
+  for (const id of ids.slice(0, 10)) {
+    const lines = (await execa('iptables-save', ['-t', 'nat'])).stdout.split('\n').filter((l) => l.startsWith('-A ') && l.includes(id));
+    const t0 = Date.now();
+    for (const line of lines) await execa('sh', ['-c', `iptables -w -t nat ${line.replace(/^-A /, '-D ')}`]);
+    while (!repaired.has(id.slice(0, 12))) await new Promise((r) => setTimeout(r, 20));
+    latencies.push(repaired.get(id.slice(0, 12))! - t0);
+  }
+  report(`  from a container's nat rules deleted to its repair: p50 ${ms(pct(latencies, 0.5))}, p99 ${ms(pct(latencies, 0.99))} (the check interval bounds it: ${intervalS} s)`);
+  await removeAll(ids);
+  await new Promise((r) => setTimeout(r, 5000));
+  daemon.kill('SIGTERM');
+  await daemon;
+  await execa('node', [BIN, 'gc', '--sandbox-grace', '0', ...ws.flags]);
+  await ws.cleanup();
+}
+
 async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
@@ -390,6 +439,6 @@ async function daemonBurst() {
 
 // BENCH_ONLY=runtimeVsDocker (comma-separated) runs only those sections.
 const only = process.env['BENCH_ONLY']?.split(',');
-for (const section of [engineCycles, coldStart, cliStartup, runVsDocker, runtimeVsDocker, namesAtFifty, daemonBurst]) {
+for (const section of [engineCycles, coldStart, cliStartup, runVsDocker, runtimeVsDocker, namesAtFifty, healing, daemonBurst]) {
   if (only === undefined || only.includes(section.name)) await section();
 }

@@ -12,7 +12,7 @@ export interface CatalogEntry {
   readonly load: () => Promise<unknown>;
 }
 
-export type CommandName = 'cni' | 'networks' | 'daemon' | 'ls' | 'inspect' | 'gc' | 'attach' | 'detach' | 'runtime' | 'doctor' | 'version';
+export type CommandName = 'cni' | 'networks' | 'daemon' | 'ls' | 'inspect' | 'gc' | 'attach' | 'detach' | 'reload' | 'runtime' | 'doctor' | 'version';
 
 export const CATALOG: Readonly<Record<CommandName, CatalogEntry>> = {
   cni: { usage: 'cni <command>', subcommands: ['add', 'check', 'del', 'gc', 'status', 'version'], describe: 'run CNI operations by hand (the cnitool contract, and more)', load: async () => (await import('./cni.js')).cniCommand },
@@ -23,6 +23,7 @@ export const CATALOG: Readonly<Record<CommandName, CatalogEntry>> = {
   gc: { usage: 'gc', describe: 'remove what no live container needs: stale attachments (DEL from the cache), run sandboxes, pins; then CNI GC', load: async () => (await import('./state.js')).gcCommand },
   attach: { usage: 'attach <container>', describe: 'wire a running --network=none container by hand (no sandbox); undo with `dockcni detach`', load: async () => (await import('./attach.js')).attachCommand },
   detach: { usage: 'detach <container>', describe: 'DEL every network dockcni wired on a container', load: async () => (await import('./attach.js')).detachCommand },
+  reload: { usage: 'reload [containers..]', describe: 'check that every attachment is whole (rules, links, addresses) and rebuild the broken ones, keeping their addresses', load: async () => (await import('./reload.js')).reloadCommand },
   runtime: { usage: 'runtime <command>', subcommands: ['install', 'uninstall', 'status'], describe: 'dockcni as a Docker OCI runtime: every labelled container wired before its first instruction', load: async () => (await import('./runtime.js')).runtimeCommand },
   version: { usage: 'version', describe: 'versions that matter: dockcni, Node, Docker (and its API), every CNI plugin on the plugin path', load: async () => (await import('./version.js')).versionCommand },
   doctor: { usage: 'doctor', describe: 'check this node for CNI: Docker, configs, plugins, forwarding, iptables, MACs, ports, leftovers', load: async () => (await import('./doctor.js')).doctorCommand },

@@ -21,6 +21,7 @@ interface Args extends DockerFlags {
   readonly logFormat: 'text' | 'json';
   readonly metricsAddr?: string | undefined;
   readonly debug: boolean;
+  readonly checkInterval: number;
 }
 
 /** Said once at start: a broken or shadowed file otherwise shows only when a container asks for it. */
@@ -42,6 +43,7 @@ export const daemonCommand: CommandModule<object, Args> = {
     .option('allow-args', { type: 'string', describe: 'comma-separated CNI_ARGS keys dockcni.args may set ("" = none) [default: any but the identity and address keys]' })
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'one line per event: key=value text, or JSON for log shippers' })
     .option('metrics-addr', { type: 'string', describe: 'serve /metrics and /healthz on PORT (loopback) or HOST:PORT' })
+    .option('check-interval', { type: 'string', default: '30', coerce: numeric('--check-interval', { min: 0, unit: 'seconds', example: 30 }), describe: 'seconds between checks that every attachment is whole (rules, links, addresses), repairing the broken ones; 0 = off (SIGHUP checks at once)' })
     .option('debug', { type: 'boolean', default: false, describe: 'log debug lines too (containers skipped, and why)' }) as unknown as Argv<Args>,
   handler: async (argv) => {
     const log = new StreamLogger(process.stderr, argv.logFormat, argv.debug);
@@ -63,7 +65,17 @@ export const daemonCommand: CommandModule<object, Args> = {
         allowArgs: argv.allowArgs === undefined ? undefined : new Set(argv.allowArgs.split(',').map((n) => n.trim()).filter((n) => n !== '')),
       },
     });
-    const daemon = new Daemon({ docker: ctx.docker, handlers, collector: ctx.collector, log, metrics, concurrency: argv.concurrency });
+    const { Healer } = await import('../../heal/healer.js');
+    const { LinuxHostView } = await import('../../heal/host-view.js');
+    const healer = new Healer({ cni: ctx.engine, store: ctx.store, wirer: ctx.wirer, view: () => new LinuxHostView() });
+    const daemon = new Daemon({
+      docker: ctx.docker, handlers, collector: ctx.collector, log, metrics, concurrency: argv.concurrency,
+      health: { healer, intervalMs: Math.round(argv.checkInterval * 1000), retries: argv.retries },
+    });
+    process.on('SIGHUP', () => {
+      log.log('info', 'SIGHUP: checking every attachment now');
+      void daemon.checkNow();
+    });
     let stopping: Promise<void> | undefined;
     const shutdown = (signal: string) => {
       if (stopping) {

@@ -33,7 +33,7 @@ export const lsCommand: CommandModule<object, LsArgs> = {
       return;
     }
     const rows = records.flatMap((r) => r.networks.map((n) => [
-      r.containerId.slice(0, 12), r.name, n.network, n.ifName, n.addresses.join(',') || '-', n.state === 'failed' ? `failed: ${n.error ?? ''}` : n.state,
+      r.containerId.slice(0, 12), r.name, n.network, n.ifName, n.addresses.join(',') || '-', n.state === 'failed' ? `failed: ${n.error ?? ''}` : `${n.state}${n.repairs ? ` (repaired ${n.repairs}×, last ${n.lastRepair ?? '?'})` : ''}`,
     ]));
     process.stdout.write(`${table([['CONTAINER', 'NAME', 'NETWORK', 'IFACE', 'ADDRESSES', 'STATE'], ...rows])}\n`);
   },

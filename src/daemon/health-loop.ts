@@ -1,0 +1,82 @@
+import { describeError, fixOf } from '../errors.js';
+import type { Broken, Healer } from '../heal/healer.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+export interface HealthLoopOptions {
+  readonly healer: Pick<Healer, 'findBroken' | 'repair'>;
+  readonly log: Logger;
+  readonly metrics: Pick<Metrics, 'observeRepair'>;
+  /** Between rounds; 0 = no rounds but those asked for (SIGHUP). */
+  readonly intervalMs: number;
+  /** Failed repairs of one attachment before `giveUp` (the --on-failure policy) applies. */
+  readonly retries: number;
+  /** Runs a repair in the container's turn, with its events. */
+  readonly enqueue: (containerId: string, task: () => Promise<void>) => Promise<void>;
+  readonly giveUp: (containerId: string) => Promise<void>;
+  /** The clock backoff is measured on [default: Date.now]. */
+  readonly now?: (() => number) | undefined;
+}
+
+const keyOf = (b: Broken) => `${b.containerId}/${b.network}`;
+/** A failing repair waits the interval times 2, 4, … 32 before the next attempt: never a hot loop. */
+const MAX_BACKOFF_DOUBLINGS = 5;
+
+/** The daemon's check loop: every interval, find what is broken and repair it, with backoff per attachment. */
+export class HealthLoop {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private readonly backoff = new Map<string, { failures: number; nextAt: number }>();
+
+  private readonly now: () => number;
+
+  constructor(private readonly o: HealthLoopOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.o.intervalMs > 0) this.timer = setInterval(() => { void this.round(); }, this.o.intervalMs);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One round now; a round already running is joined, not doubled. */
+  round(): Promise<void> {
+    this.running ??= this.check().finally(() => { this.running = undefined; });
+    return this.running;
+  }
+
+  private async check(): Promise<void> {
+    let broken: Broken[];
+    try {
+      broken = await this.o.healer.findBroken();
+    } catch (error) {
+      this.o.log.log('error', 'health check failed', { error: describeError(error), fix: fixOf(error) });
+      return;
+    }
+    const now = this.now();
+    for (const key of this.backoff.keys()) if (!broken.some((b) => keyOf(b) === key)) this.backoff.delete(key);
+    await Promise.all(broken.filter((b) => (this.backoff.get(keyOf(b))?.nextAt ?? 0) <= now).map((b) => this.o.enqueue(b.containerId, () => this.repair(b))));
+  }
+
+  private async repair(b: Broken): Promise<void> {
+    const started = performance.now();
+    const fields = { container: b.name, id: b.containerId.slice(0, 12), network: b.network, ifname: b.ifName, missing: b.missing.join('; ') };
+    try {
+      if (!(await this.o.healer.repair(b))) return;
+      this.o.metrics.observeRepair(true);
+      this.backoff.delete(keyOf(b));
+      this.o.log.log('info', 'repaired', { ...fields, tookMs: Math.round(performance.now() - started) });
+    } catch (error) {
+      this.o.metrics.observeRepair(false);
+      const failures = (this.backoff.get(keyOf(b))?.failures ?? 0) + 1;
+      const retryInMs = Math.max(this.o.intervalMs, 1000) * 2 ** Math.min(failures, MAX_BACKOFF_DOUBLINGS);
+      this.backoff.set(keyOf(b), { failures, nextAt: this.now() + retryInMs });
+      this.o.log.log('error', 'repair failed', { ...fields, attempt: failures, retryInMs, error: describeError(error), fix: fixOf(error) });
+      if (failures === this.o.retries + 1) await this.o.giveUp(b.containerId);
+    }
+  }
+}
