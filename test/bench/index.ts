@@ -203,6 +203,24 @@ async function runtimeVsDocker() {
   await ws.cleanup();
 }
 
+/** A line of the daemon's JSON log, with the fields the bench reads. */
+interface DaemonLine { readonly msg: string; readonly id?: string; readonly time: string; readonly tookMs: number; readonly pluginMs: number; readonly namesMs: number }
+
+/** `dockcni daemon` as shipped, with JSON logs, on a workspace: each log line goes to `onLine`; resolves once it has reconciled. */
+async function benchDaemon(ws: { flags: string[] }, extra: readonly string[], onLine: (line: DaemonLine) => void) {
+  const daemon = execa('node', [...DAEMON_NODE_FLAGS, BIN, 'daemon', ...ws.flags, '--log-format', 'json', ...extra], { buffer: false, reject: false, all: true });
+  let reconciled = false;
+  eachLine(daemon.all, (text) => {
+    if (!text.startsWith('{')) return;
+    const line = JSON.parse(text) as DaemonLine;
+    if (line.msg === 'reconciled') reconciled = true;
+    onLine(line);
+  });
+  while (!reconciled) await new Promise((r) => setTimeout(r, 50));
+  // In an object: an awaited execa process would be waited for until it exits.
+  return { daemon };
+}
+
 /**
  * Name resolution's cost: 50 containers started one after another on one network, each making the
  * daemon rewrite the hosts files of everyone already there. From each `wired` line: the handler's time
@@ -210,16 +228,8 @@ async function runtimeVsDocker() {
  */
 async function namesAtFifty() {
   const ws = await workspace(105);
-  const daemon = execa('node', [...DAEMON_NODE_FLAGS, BIN, 'daemon', ...ws.flags, '--log-format', 'json'], { buffer: false, reject: false, all: true });
-  const wired = new Map<string, { tookMs: number; namesMs: number }>();
-  let reconciled = false;
-  eachLine(daemon.all, (text) => {
-    if (!text.startsWith('{')) return;
-    const line = JSON.parse(text) as { msg: string; id?: string; tookMs: number; namesMs: number };
-    if (line.msg === 'reconciled') reconciled = true;
-    if (line.msg === 'wired' && line.id !== undefined) wired.set(line.id, line);
-  });
-  while (!reconciled) await new Promise((r) => setTimeout(r, 50));
+  const wired = new Map<string, DaemonLine>();
+  const { daemon } = await benchDaemon(ws, [], (line) => { if (line.msg === 'wired' && line.id !== undefined) wired.set(line.id, line); });
   const ids: string[] = [];
   for (let i = 0; i < 50; i++) {
     const id = (await execa('docker', ['run', '-d', '--network', 'none', '-l', `dockcni.networks=${ws.name}`, IMAGE, 'sleep', '600'])).stdout.trim();
@@ -246,18 +256,12 @@ async function namesAtFifty() {
 async function healing() {
   const ws = await workspace(106);
   const intervalS = 2;
-  const daemon = execa('node', [...DAEMON_NODE_FLAGS, BIN, 'daemon', ...ws.flags, '--log-format', 'json', '--check-interval', String(intervalS)], { buffer: false, reject: false, all: true });
   const wired = new Set<string>();
   const repaired = new Map<string, number>();
-  let reconciled = false;
-  eachLine(daemon.all, (text) => {
-    if (!text.startsWith('{')) return;
-    const line = JSON.parse(text) as { msg: string; id?: string; time: string };
-    if (line.msg === 'reconciled') reconciled = true;
+  const { daemon } = await benchDaemon(ws, ['--check-interval', String(intervalS)], (line) => {
     if (line.msg === 'wired' && line.id !== undefined) wired.add(line.id);
     if (line.msg === 'repaired' && line.id !== undefined) repaired.set(line.id, Date.parse(line.time));
   });
-  while (!reconciled) await new Promise((r) => setTimeout(r, 50));
   const ids: string[] = [];
   for (let i = 0; i < 200; i += 10) {
     ids.push(...await Promise.all(Array.from({ length: 10 }, async () => (await execa('docker', ['run', '-d', '--network', 'none', '-l', `dockcni.networks=${ws.name}`, IMAGE, 'sleep', '600'])).stdout.trim())));
@@ -322,14 +326,9 @@ function eachLine(stream: NodeJS.ReadableStream | null | undefined, onLine: (lin
 
 async function daemonBurst() {
   const ws = await workspace(103);
-  const daemon = execa('node', [...DAEMON_NODE_FLAGS, BIN, 'daemon', ...ws.flags, '--log-format', 'json', '--concurrency', '8'], { buffer: false, reject: false, all: true });
-  const wired = new Map<string, { time: string; pluginMs: number }>();
+  const wired = new Map<string, DaemonLine>();
   const unwired = new Set<string>();
-  let reconciled = false;
-  eachLine(daemon.all, (text) => {
-    if (!text.startsWith('{')) return;
-    const line = JSON.parse(text) as { msg: string; id?: string; time: string; pluginMs: number };
-    if (line.msg === 'reconciled') reconciled = true;
+  const { daemon } = await benchDaemon(ws, ['--concurrency', '8'], (line) => {
     if (line.msg === 'wired' && line.id !== undefined) wired.set(line.id, line);
     if (line.msg === 'unwired' && line.id !== undefined) unwired.add(line.id);
   });
@@ -340,7 +339,6 @@ async function daemonBurst() {
     const [id, nano] = line.split(' ');
     if (id && nano) startedAt.set(id.slice(0, 12), Number(BigInt(nano) / 1000n) / 1000);
   });
-  while (!reconciled) await new Promise((r) => setTimeout(r, 50));
   const pid = daemon.pid ?? 0;
   // Idle means settled: V8 gives back what start-up and the first reconcile used after ~10 s of quiet.
   await new Promise((r) => setTimeout(r, 15_000));

@@ -98,6 +98,14 @@ test('npm pack yields a package whose dockcni bin works after a global install i
   }
   t.deepEqual(dangling, []);
   t.true(files.some((f) => f.endsWith('.js.map')), 'maps were checked at all');
+  // The runtime works from the installed package: the script hands runc its commands, the bundled Node half loads.
+  const installed = path.join(prefix, 'lib', 'node_modules', 'dockcni');
+  t.regex((await execa(path.join(installed, 'bin', 'dockcni-runtime'), ['--version'])).stdout, /^runc version /m);
+  t.is((await execa('node', [path.join(installed, 'dist', 'runtime', 'main.mjs'), 'check'])).exitCode, 0);
+  const meta = JSON.parse(await readFile(path.join(unpacked, 'package', 'package.json'), 'utf8')) as { repository?: { url?: string }; homepage?: string; bugs?: { url?: string } };
+  t.regex(meta.repository?.url ?? '', /^git\+https:\/\/github\.com\/dockcni\/dockcni\.git$/);
+  t.truthy(meta.homepage);
+  t.truthy(meta.bugs?.url);
   const lib = await execa('node', ['--input-type=module', '-e', "import('dockcni').then((m) => console.log(typeof m.createEngine, m.defaultNetwork().name))"], { cwd: path.join(prefix, 'lib') });
   t.is(lib.stdout.trim(), 'function dockcni');
   await rm(prefix, { recursive: true, force: true });

@@ -56,6 +56,10 @@ function said(verb: string, name: string, change: RuntimeChange): string {
   return lines.join('\n');
 }
 
+function print(argv: Args, text: string, json: unknown): void {
+  process.stdout.write(argv.output === 'json' ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
+}
+
 const install: CommandModule<object, InstallArgs> = {
   command: 'install',
   describe: 'register dockcni as an OCI runtime in daemon.json (every other key kept, a backup written) and reload dockerd',
@@ -84,8 +88,7 @@ const install: CommandModule<object, InstallArgs> = {
         allowNetworks: argv.allowNetworks, allowArgs: argv.allowArgs, node: process.execPath, runc,
       },
     });
-    if (argv.output === 'json') process.stdout.write(`${JSON.stringify(change, null, 2)}\n`);
-    else process.stdout.write(`${said('installed', argv.name, change)}\n`);
+    print(argv, said('installed', argv.name, change), change);
   },
 };
 
@@ -96,8 +99,7 @@ const uninstall: CommandModule<object, ChangeArgs> = {
   handler: async (argv) => {
     const { uninstallRuntime } = await import('../../runtime/install.js');
     const change = await uninstallRuntime({ docker: await docker(argv), name: argv.name, daemonJson: path.resolve(argv.daemonJson), reload: argv.reload });
-    if (argv.output === 'json') process.stdout.write(`${JSON.stringify(change, null, 2)}\n`);
-    else process.stdout.write(`${said('uninstalled', argv.name, change)}\n`);
+    print(argv, said('uninstalled', argv.name, change), change);
   },
 };
 
