@@ -104,7 +104,7 @@ const labelCases = (good: string, forbidden: string): Case[] => [
   { name: 'option for a network not asked for', labels: { 'dockcni.ip.other': '10.1.0.5' }, error: /network "other" is not in dockcni\.networks/, fix: /add it to dockcni\.networks/ },
   { name: 'multicast MAC', labels: { 'dockcni.mac': '01:00:5e:00:00:01' }, error: /"01:00:5e:00:00:01": a multicast MAC/, fix: /even first octet/ },
   { name: 'bandwidth not a number', labels: { 'dockcni.bandwidth': 'ingressRate=fast' }, error: /ingressRate value "fast" is not a number/, fix: /ingressRate=10M/ },
-  { name: 'unknown dockcni label', labels: { 'dockcni.ipp': '1.2.3.4' }, error: /dockcni\.ipp "1\.2\.3\.4": unknown dockcni label/, fix: /dockcni\.networks or dockcni\.\{ip,mac,ports,bandwidth,args\}/ },
+  { name: 'unknown dockcni label', labels: { 'dockcni.ipp': '1.2.3.4' }, error: /dockcni\.ipp "1\.2\.3\.4": unknown dockcni label/, fix: /dockcni\.networks or dockcni\.\{ip,mac,ports,bandwidth,args,aliases\}/ },
 ];
 
 /** Starts a container through the Docker API: a NUL cannot travel in a command-line argument. */
