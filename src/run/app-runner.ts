@@ -2,7 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { DockerApiError } from '../errors.js';
 
 export interface AppProcess {
@@ -23,10 +24,29 @@ export interface AppRunner {
   remove(id: string): Promise<void>;
 }
 
+/** `docker …` to its end: exit status and output, never a rejection (the caller words the failure). */
+function docker(args: readonly string[], env: Readonly<Record<string, string>>, detached = false): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('docker', args, { env: { ...process.env, ...env }, detached, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    let failed: Error | undefined;
+    child.once('error', (error) => { failed = error; });
+    child.once('close', (code) => resolve({
+      exitCode: failed === undefined ? code ?? 1 : 127,
+      stdout: Buffer.concat(out).toString('utf8'),
+      stderr: failed?.message ?? Buffer.concat(err).toString('utf8'),
+    }));
+  });
+}
+
 /**
  * Containers start through the docker CLI: for the app, streaming, `-it`, signal proxying and every
  * `docker run` flag behave exactly as users know them; the sandbox starts while dockcni is still loading
- * its engine. No shell: the arguments go as a list.
+ * its engine. No shell: the arguments go as a list. node:child_process, not execa: loading execa cost
+ * `dockcni run` more than the rest of its start-up.
  */
 export class DockerCliRunner implements AppRunner {
   /** `env`: what the docker CLI needs to reach the endpoint dockcni's API client uses (`dockerCliEnv`). */
@@ -35,8 +55,12 @@ export class DockerCliRunner implements AppRunner {
   start(dockerRunArgs: readonly string[], cidfile?: string): AppProcess {
     const own = cidfile === undefined ? mkdtempSync(path.join(tmpdir(), 'dockcni-run-')) : undefined;
     const file = cidfile ?? path.join(own ?? '', 'cid');
-    const child = execa('docker', ['run', `--cidfile=${file}`, ...dockerRunArgs], { stdio: 'inherit', reject: false, env: this.env });
-    const exited = child.then((r) => r.exitCode ?? (r.signal ? 128 + 15 : 1));
+    const child = spawn('docker', ['run', `--cidfile=${file}`, ...dockerRunArgs], { stdio: 'inherit', env: { ...process.env, ...this.env } });
+    // As a shell reports it: the CLI's status, or 128 + the signal that ended it; 127 when it could not start.
+    const exited = new Promise<number>((resolve) => {
+      child.once('error', () => resolve(127));
+      child.once('close', (code, signal) => resolve(code ?? (signal ? 128 + (constants.signals[signal] ?? 15) : 1)));
+    });
     let over = false;
     void exited.then(() => { over = true; });
     // The docker CLI writes the file once the container is created, before it starts it.
@@ -57,17 +81,17 @@ export class DockerCliRunner implements AppRunner {
 
   async runDetached(dockerRunArgs: readonly string[]): Promise<string> {
     // Its own process group: a Ctrl-C meant for the app must not cut the sandbox's creation short.
-    const r = await execa('docker', ['run', '-d', ...dockerRunArgs], { reject: false, env: this.env, detached: true });
+    const r = await docker(['run', '-d', ...dockerRunArgs], this.env, true);
     // A pull may print progress first: the id is the last line.
     const id = r.stdout.trim().split('\n').pop() ?? '';
     if (r.exitCode !== 0 || !/^[0-9a-f]{64}$/.test(id)) {
-      throw new DockerApiError(`docker run -d failed (exit ${r.exitCode ?? r.signal}): ${r.stderr.trim() || r.stdout.trim()}`, undefined);
+      throw new DockerApiError(`docker run -d failed (exit ${r.exitCode}): ${r.stderr.trim() || r.stdout.trim()}`, undefined);
     }
     return id;
   }
 
   async remove(id: string): Promise<void> {
-    const r = await execa('docker', ['rm', '-f', '-v', id], { reject: false, env: this.env });
+    const r = await docker(['rm', '-f', '-v', id], this.env);
     if (r.exitCode !== 0 && !/No such container|is already in progress/.test(r.stderr)) {
       throw new DockerApiError(`docker rm -f ${id.slice(0, 12)} failed: ${r.stderr.trim()}`, undefined);
     }
