@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { addressOf, assertNoLeftovers, container, dirs, httpFromOtherHost, pingFrom, startDaemon, waitFor, type RunningDaemon } from '../helpers/docker.js';
-import { bridgeNetwork, dockcni, hostTest, sh } from '../helpers/host.js';
+import { FIXTURE_PLUGINS } from '../helpers/fixtures.js';
+import { bridgeNetwork, dockcni, hostTest, PLUGIN_DIR, sh } from '../helpers/host.js';
 
 const test = hostTest();
 
@@ -88,4 +89,35 @@ test('self-healing: flushed nat rules, dropped forward rules and a deleted bridg
   await daemon.stop();
   await assertNoLeftovers(t, d, net, [a, b]);
   await assertNoLeftovers(t, d, other, [c]);
+});
+
+test('a repair that cannot succeed (its plugin removed) is reported, backs off instead of looping, then --on-failure stops the container', async (t) => {
+  const d = await dirs(t);
+  const plugins = path.join(d.root, 'plugins');
+  await sh('mkdir', ['-p', plugins]);
+  const copy = path.join(plugins, 'fixturex');
+  await sh('cp', [path.join(FIXTURE_PLUGINS, 'fixture'), copy]);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 97, [{ type: 'fixturex' }]);
+  // The test's own plugin dir on the daemon's path; the copy comes back before anything else needs it.
+  const flags = d.flags.map((f) => (f === `${PLUGIN_DIR}:${FIXTURE_PLUGINS}` ? `${f}:${plugins}` : f));
+  t.teardown(async () => { await sh('cp', [path.join(FIXTURE_PLUGINS, 'fixture'), copy]); });
+  const daemon = await startDaemon(t, { ...d, flags }, ['--check-interval', '1', '--retries', '1', '--on-failure', 'stop']);
+  const x = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
+  // Its whole chain, not just the bridge's address: the fixture copy runs after it.
+  await waitFor('x wired', async () => new RegExp(`info +wired .*id=${x.slice(0, 12)}`).test(daemon.log()));
+  await sh('rm', [copy]);
+  await flushNatOf(x);
+  await waitFor('the policy applied', async () => (await sh('docker', ['inspect', '-f', '{{.State.Running}}', x])).stdout.trim() === 'false', 30_000);
+  const failures = daemon.log().split('\n').filter((l) => l.includes('repair failed'));
+  t.is(failures.length, 2, `two attempts (retries 1), not one per round; the log:\n${daemon.log()}`);
+  t.regex(failures[0] ?? '', /attempt=1 retryInMs=2000 .*CNI plugin \\?"fixturex\\?" not found/);
+  t.regex(failures[1] ?? '', /attempt=2 retryInMs=4000/);
+  const at = (line: string) => Date.parse(line.slice(0, 24));
+  t.true(at(failures[1]!) - at(failures[0]!) >= 1900, 'the second attempt waited for its backoff');
+  t.regex(daemon.log(), /stopping container without its CNI networking \(--on-failure stop\)/);
+  await sh('cp', [path.join(FIXTURE_PLUGINS, 'fixture'), copy]);
+  await sh('docker', ['rm', '-f', x]);
+  await waitFor('x unwired', async () => (JSON.parse((await dockcni(['ls', '-o', 'json', ...flags])).stdout) as unknown[]).length === 0);
+  await daemon.stop();
+  await assertNoLeftovers(t, d, net, [x]);
 });
