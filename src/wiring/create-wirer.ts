@@ -37,7 +37,7 @@ export function createWirer(o: CreateWirerOptions): WiringParts {
   const pins = new BindMountPins(pinsDir(o.paths));
   const firewall = new IptablesHostFirewall();
   const wirer = new Wirer({
-    engine, store, pins, firewall, locks: new FileLocks(locksDir(o.paths), undefined, o.signal), confDir: o.paths.confDir, podNamespace: o.podNamespace, onProgress: o.onProgress, onWarning: o.onWarning, onNamesUpdated: o.onNamesUpdated,
+    engine, store, pins, firewall, locks: new FileLocks(locksDir(o.paths), undefined, o.signal), confDir: o.paths.confDir, podNamespace: o.podNamespace, onProgress: o.onProgress, onWarning: o.onWarning, onNamesUpdated: o.onNamesUpdated, readyWaitMs: o.timeoutMs,
   });
   return { engine, store, pins, firewall, wirer };
 }

@@ -1,5 +1,6 @@
 import { loadConfDir, pickNetwork, type ConfDirListing } from '../cni/conf-dir.js';
 import type { Cni } from '../cni/cni.js';
+import { CniPluginError } from '../cni/plugin-error.js';
 import type { Locks } from '../cni/lock.js';
 import type { CniDns, CniResult, NetworkConfigList, RuntimeConf } from '../cni/types.js';
 import { DockcniError, describeError, NetworkNotFoundError } from '../errors.js';
@@ -39,6 +40,8 @@ export interface WirerOptions {
   readonly onProgress?: ((step: string) => void) | undefined;
   /** Problems that do not fail the caller's operation: another container's hosts file that cannot be updated. */
   readonly onWarning: (message: string) => void;
+  /** How long an ADD waits for a network whose plugins say (CNI STATUS) they cannot take ADDs now [default 120 s]. */
+  readonly readyWaitMs?: number | undefined;
   /** How long a wiring spent updating the hosts files of its network peers (the daemon's `wired` line). */
   readonly onNamesUpdated?: ((containerId: string, ms: number) => void) | undefined;
 }
@@ -293,6 +296,7 @@ export class Wirer {
     try {
       const lists = request.networks.map((n) => pickNetwork(listing, n.network));
       request.networks.forEach((n, i) => checkCapabilities(lists[i]!, n.capabilityArgs));
+      for (const list of lists) await this.ready(target, list);
       const asked = request.networks.map((n) => n.capabilityArgs['ips']);
       if (asked.some((ips) => ips !== undefined)) {
         const others = await this.settledOthers(target.containerId);
@@ -301,6 +305,27 @@ export class Wirer {
       return lists;
     } catch (error) {
       throw new WireError(target.name, undefined, error);
+    }
+  }
+
+  /**
+   * CNI 1.1 STATUS: a network whose plugins say they cannot take ADDs now (codes 50 and 51) holds the
+   * ADD instead of failing the container — said once, through onWarning — and it proceeds as soon as
+   * they can, or fails once readyWaitMs has passed. Networks before 1.1.0 have no STATUS: they pass.
+   */
+  private async ready(target: WireTarget, list: NetworkConfigList): Promise<void> {
+    const deadline = Date.now() + (this.options.readyWaitMs ?? DEFAULT_READY_WAIT_MS);
+    for (let delay = 250, said = false; ; delay = Math.min(delay * 2, 5000)) {
+      try {
+        await this.options.engine.status(list);
+        return;
+      } catch (error) {
+        const notReady = error instanceof CniPluginError && (error.cniCode === 50 || error.cniCode === 51);
+        if (!notReady || Date.now() + delay > deadline) throw error;
+        if (!said) this.options.onWarning(`network ${list.name} is not ready (${describeError(error)}): holding the ADD of container ${target.name} until it is`);
+        said = true;
+        await new Promise((r) => setTimeout(r, delay));
+      }
     }
   }
 
@@ -492,6 +517,8 @@ export class Wirer {
     if (withServers) await writeResolvConf(resolv, withServers);
   }
 }
+
+const DEFAULT_READY_WAIT_MS = 120_000;
 
 const portMappings = (n: NetworkAttachment): PortMapping[] => (n.capabilityArgs['portMappings'] as PortMapping[] | undefined) ?? [];
 

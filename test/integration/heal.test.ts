@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { addressOf, assertNoLeftovers, container, dirs, httpFromOtherHost, pingFrom, startDaemon, waitFor, type RunningDaemon } from '../helpers/docker.js';
 import { FIXTURE_PLUGINS } from '../helpers/fixtures.js';
@@ -120,4 +120,25 @@ test('a repair that cannot succeed (its plugin removed) is reported, backs off i
   await waitFor('x unwired', async () => (JSON.parse((await dockcni(['ls', '-o', 'json', ...flags])).stdout) as unknown[]).length === 0);
   await daemon.stop();
   await assertNoLeftovers(t, d, net, [x]);
+});
+
+test('a 1.1.0 network whose plugin answers STATUS "not ready" holds new ADDs, with the reason logged, until it is ready', async (t) => {
+  const d = await dirs(t);
+  const record = path.join(d.root, 'calls.jsonl');
+  const switchFile = path.join(d.root, 'not-ready');
+  await writeFile(switchFile, '');
+  await writeFile(record, '');
+  await writeFile(path.join(d.confDir, '10-gated.conflist'), JSON.stringify({ cniVersion: '1.1.0', name: 'gated', plugins: [{ type: 'fixture', record, fixture: { notReadyIfExists: switchFile } }] }));
+  const daemon = await startDaemon(t, d);
+  const x = await container(t, ['--network', 'none', '-l', 'dockcni.networks=gated']);
+  await waitFor('the hold logged', async () => /warn +network gated is not ready \(.*not ready: no uplink yet.*\): holding the ADD of container/.test(daemon.log()));
+  const commands = async () => (await readFile(record, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { phase: string; command: string }).filter((c) => c.phase === 'start').map((c) => c.command);
+  t.false((await commands()).includes('ADD'), 'no ADD while the network is not ready');
+  t.notRegex(daemon.log(), /wiring failed/, 'the container is not failed for it');
+  await rm(switchFile);
+  await waitFor('wired once ready', async () => new RegExp(`info +wired .*id=${x.slice(0, 12)}`).test(daemon.log()));
+  t.deepEqual((await commands()).filter((c) => c === 'ADD' || c === 'DEL'), ['ADD'], 'one ADD, after the STATUS calls that held it');
+  t.true((await commands()).indexOf('ADD') > (await commands()).indexOf('STATUS'));
+  await sh('docker', ['rm', '-f', x]);
+  await waitFor('x unwired', async () => (JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout) as unknown[]).length === 0);
 });

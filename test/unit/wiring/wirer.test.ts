@@ -29,16 +29,16 @@ class FakePins implements NetnsPins {
   async list() { return [...this.held]; }
 }
 
-async function setup(t: { teardown(fn: () => Promise<void>): void }, pins: FakePins, store: (dir: string) => AttachmentStore) {
+async function setup(t: { teardown(fn: () => Promise<void>): void }, pins: FakePins, store: (dir: string) => AttachmentStore, status: () => Promise<{ supported: boolean }> = async () => ({ supported: false }), warnings: string[] = []) {
   const root = await mkdtemp(path.join(tmpdir(), 'dockcni-wirer-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   const confDir = path.join(root, 'net.d');
   await mkdir(confDir);
   await writeFile(path.join(confDir, 'n.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'noop' }] }));
   const added: string[] = [];
-  const engine = { add: async () => { added.push('ADD'); return { cniVersion: '1.0.0' }; }, del: async () => { added.push('DEL'); } } as unknown as CniEngine;
+  const engine = { add: async () => { added.push('ADD'); return { cniVersion: '1.0.0' }; }, del: async () => { added.push('DEL'); }, status } as unknown as CniEngine;
   const records = store(path.join(root, 'state'));
-  const wirer = new Wirer({ engine, store: records, pins, locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, containersWithRules: async () => [] }, onWarning: (m) => { throw new Error(m); } });
+  const wirer = new Wirer({ engine, store: records, pins, locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, containersWithRules: async () => [] }, onWarning: (m) => { warnings.push(m); }, readyWaitMs: 2000 });
   return { wirer, records, added };
 }
 
@@ -89,4 +89,24 @@ test('a die handled late keeps a newer incarnation the runtime has wired; a dead
   t.true(await wirer.unwire(ID, { ifGone: true }));
   t.deepEqual(added, ['ADD', 'DEL']);
   t.is(await records.read(ID), undefined);
+});
+
+test('CNI STATUS "not ready" holds the ADD, said once, and it proceeds when the network is ready; past the wait it fails', async (t) => {
+  const { CniPluginError } = await import('../../../src/cni/plugin-error.js');
+  const notReady = () => new CniPluginError({ plugin: 'fixture', command: 'STATUS', kind: 'error-result', cniCode: 50, msg: 'not ready: no uplink yet' });
+  let asked = 0;
+  const warnings: string[] = [];
+  const { wirer, added } = await setup(t, new FakePins(false), (dir) => new AttachmentStore(dir), async () => {
+    asked++;
+    if (asked < 3) throw notReady();
+    return { supported: true };
+  }, warnings);
+  await wirer.wire(target, request);
+  t.is(asked, 3);
+  t.deepEqual(added, ['ADD'], 'the ADD ran once the network was ready');
+  t.is(warnings.length, 1);
+  t.regex(warnings[0] ?? '', /network n is not ready \(.*not ready: no uplink yet\): holding the ADD of container web until it is/);
+  const never = await setup(t, new FakePins(false), (dir) => new AttachmentStore(dir), async () => { throw notReady(); });
+  await t.throwsAsync(never.wirer.wire(target, request), { message: /not ready: no uplink yet/ });
+  t.deepEqual(never.added, [], 'no ADD while the network said it could not take one');
 });
