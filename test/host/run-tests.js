@@ -29,6 +29,8 @@ function hostState() {
     // dockerd's own pins (/run/docker/netns/default, made on its first bridged container) are Docker's state.
     ...lines(readFileSync('/proc/mounts', 'utf8'), /^nsfs /).map((l) => l.split(' ')[1] ?? '').filter((p) => !/^\/(var\/)?run\/docker\//.test(p)).map((p) => `netns pin ${p}`),
     ...lines(out('iptables', ['-w', '-S', 'CNI-ADMIN']), /dockcni/).map((l) => `iptables rule ${l}`),
+    // dockerd's own settings a test changed and did not change back.
+    ...lines(out('docker', ['info', '--format', 'live-restore {{.LiveRestoreEnabled}}']), /./).map((l) => `dockerd ${l}`),
     // A runtime a test registered and did not remove.
     ...lines((() => { try { return readFileSync('/etc/docker/daemon.json', 'utf8'); } catch { return ''; } })(), /dockcni-runtime/).map((l) => `daemon.json runtime ${l}`),
     ...dir('/var/lib/cni/results').map((f) => `cache ${f}`),

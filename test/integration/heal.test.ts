@@ -2,7 +2,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { addressOf, assertNoLeftovers, container, dirs, httpFromOtherHost, pingFrom, startDaemon, waitFor, type RunningDaemon } from '../helpers/docker.js';
 import { FIXTURE_PLUGINS } from '../helpers/fixtures.js';
-import { bridgeNetwork, dockcni, hostTest, PLUGIN_DIR, sh } from '../helpers/host.js';
+import { bridgeNetwork, dockcni, hostTest, PLUGIN_DIR, restartDockerd, sh } from '../helpers/host.js';
 
 const test = hostTest();
 
@@ -141,4 +141,39 @@ test('a 1.1.0 network whose plugin answers STATUS "not ready" holds new ADDs, wi
   t.true((await commands()).indexOf('ADD') > (await commands()).indexOf('STATUS'));
   await sh('docker', ['rm', '-f', x]);
   await waitFor('x unwired', async () => (JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout) as unknown[]).length === 0);
+});
+
+test('dockerd restarted with live-restore: the containers keep running, and talking, with the same addresses', async (t) => {
+  const daemonJson = '/etc/docker/daemon.json';
+  const before = await readFile(daemonJson, 'utf8').catch(() => undefined);
+  const config = before === undefined ? {} : JSON.parse(before) as Record<string, unknown>;
+  await writeFile(daemonJson, JSON.stringify({ ...config, 'live-restore': true }));
+  await sh('sh', ['-c', 'kill -HUP $(pidof dockerd)']);
+  t.teardown(async () => {
+    // A reload keeps the value of a key the file no longer names: it is switched back explicitly first.
+    const was = config['live-restore'] === true;
+    await writeFile(daemonJson, JSON.stringify({ ...config, 'live-restore': was }));
+    await sh('sh', ['-c', 'kill -HUP $(pidof dockerd)']);
+    await waitFor('live-restore back', async () => (await sh('docker', ['info', '--format', '{{.LiveRestoreEnabled}}'])).stdout.trim() === String(was));
+    if (before === undefined) await rm(daemonJson, { force: true });
+    else await writeFile(daemonJson, before);
+  });
+  await waitFor('live-restore on', async () => (await sh('docker', ['info', '--format', '{{.LiveRestoreEnabled}}'])).stdout.trim() === 'true');
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 98, [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }], true);
+  const daemon = await startDaemon(t, d, ['--check-interval', '1']);
+  const a = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ports=18198:80'], ['httpd', '-f', '-p', '80', '-h', '/etc']);
+  const b = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
+  await waitFor('both wired', async () => (daemon.log().match(/info +wired /g) ?? []).length >= 2);
+  const [addressA, addressB] = [await addressOf(a), await addressOf(b)];
+  await restartDockerd();
+  await waitFor('the daemon to reconnect', async () => (daemon.log().match(/connected to Docker/g) ?? []).length >= 2, 60_000);
+  t.true(await waitFor('a reaches b', () => pingFrom(a, addressB!), 20_000));
+  t.is(await addressOf(a), addressA);
+  t.is(await addressOf(b), addressB);
+  t.regex(await httpFromOtherHost(t, 18198, 198), /^HTTP\/1\.[01] 200/, 'the port mapping answers');
+  await sh('docker', ['rm', '-f', a, b]);
+  await waitFor('unwired', async () => (JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout) as unknown[]).length === 0);
+  await daemon.stop();
+  await assertNoLeftovers(t, d, net, [a, b]);
 });
