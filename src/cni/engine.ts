@@ -1,4 +1,4 @@
-import { DockcniError, InvalidInputError } from '../errors.js';
+import { DockcniError, InvalidInputError, PluginNotFoundError } from '../errors.js';
 import { formatCniArgs } from './args.js';
 import { parseConfList } from './conf.js';
 import { invokePlugin, type InvokeContext, type TraceSink } from './invoke.js';
@@ -84,8 +84,11 @@ export class CniEngine implements Cni {
         await this.cache.write(list.name, list.bytes, rt, result);
         return result;
       } catch (error) {
-        // Only the plugins that ran may have made state; the failed one may have made part of its own.
-        await this.rollback({ ...list, plugins: list.plugins.slice(0, ran) }, rt, result, error);
+        // Only the plugins that ran may have made state; the failed one may have made part of its own,
+        // unless it never started (not found, not executable): its DEL could not start either, and would
+        // end the rollback before the plugins that did run.
+        const started = neverStarted(error) ? ran - 1 : ran;
+        await this.rollback({ ...list, plugins: list.plugins.slice(0, started) }, rt, result, error);
         throw error;
       }
     } finally {
@@ -249,4 +252,9 @@ export class CniEngine implements Cni {
   private cachedList(entry: CacheEntry): NetworkConfigList {
     return parseConfList(Buffer.from(entry.config, 'base64'), `<cache of ${entry.networkName}/${entry.containerId}/${entry.ifName}>`);
   }
+}
+
+/** A plugin that was not found, or whose process could not be started, ran no code. */
+function neverStarted(error: unknown): boolean {
+  return error instanceof PluginNotFoundError || (error instanceof CniPluginError && error.kind === 'spawn');
 }

@@ -23,6 +23,8 @@ export interface Dirs {
   readonly root: string;
   readonly confDir: string;
   readonly flags: string[];
+  /** With `pluginDir`: a plugin directory of the test's own, on the plugin path of `flags`. */
+  readonly pluginDir?: string | undefined;
 }
 
 /**
@@ -31,11 +33,15 @@ export interface Dirs {
  * Only a test that leaves state on purpose (a daemon killed mid-way) says so with `leavesState`; then
  * `dockcni gc` removes it. Either way the dirs go only if no pin is left mounted.
  */
-export async function dirs(t: ExecutionContext, options: { leavesState?: string } = {}): Promise<Dirs> {
+export async function dirs(t: ExecutionContext, options: { leavesState?: string; pluginDir?: boolean } = {}): Promise<Dirs> {
   const root = await tempDir(t);
   const confDir = path.join(root, 'net.d');
   await mkdir(confDir);
-  const flags = ['--conf-dir', confDir, '--cni-path', `${PLUGIN_DIR}:${FIXTURE_PLUGINS}`, '--cache-dir', path.join(root, 'cache'), '--state-dir', path.join(root, 'state'), '--run-dir', path.join(root, 'run')];
+  // The test's own plugins are on the path of every dockcni it starts, teardown's gc included: what they
+  // made can be DELeted through them.
+  const pluginDir = options.pluginDir === true ? path.join(root, 'plugins') : undefined;
+  if (pluginDir !== undefined) await mkdir(pluginDir);
+  const flags = ['--conf-dir', confDir, '--cni-path', [PLUGIN_DIR, FIXTURE_PLUGINS, ...(pluginDir === undefined ? [] : [pluginDir])].join(':'), '--cache-dir', path.join(root, 'cache'), '--state-dir', path.join(root, 'state'), '--run-dir', path.join(root, 'run')];
   t.teardown(async () => {
     const dry = await execa('node', [BIN, 'gc', '--dry-run', '--sandbox-grace', '0', '-o', 'json', ...flags], { reject: false });
     const found = dry.exitCode === 0 ? JSON.parse(dry.stdout) as { leftovers: unknown[]; host: unknown[] } : undefined;
@@ -47,7 +53,7 @@ export async function dirs(t: ExecutionContext, options: { leavesState?: string 
       throw new Error(`the product left ${left.length} thing(s) after this test's containers were gone (gc then removed them): ${JSON.stringify(left)}`);
     }
   });
-  return { root, confDir, flags };
+  return { root, confDir, flags, pluginDir };
 }
 
 export interface RunningDaemon {

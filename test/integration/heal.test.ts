@@ -2,7 +2,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { addressOf, assertNoLeftovers, container, dirs, httpFromOtherHost, pingFrom, startDaemon, waitFor, type RunningDaemon } from '../helpers/docker.js';
 import { FIXTURE_PLUGINS } from '../helpers/fixtures.js';
-import { bridgeNetwork, dockcni, hostTest, PLUGIN_DIR, restartDockerd, sh } from '../helpers/host.js';
+import { bridgeNetwork, dockcni, hostTest, restartDockerd, sh } from '../helpers/host.js';
 
 const test = hostTest();
 
@@ -92,16 +92,13 @@ test('self-healing: flushed nat rules, dropped forward rules and a deleted bridg
 });
 
 test('a repair that cannot succeed (its plugin removed) is reported, backs off instead of looping, then --on-failure stops the container', async (t) => {
-  const d = await dirs(t);
-  const plugins = path.join(d.root, 'plugins');
-  await sh('mkdir', ['-p', plugins]);
-  const copy = path.join(plugins, 'fixturex');
+  const d = await dirs(t, { pluginDir: true });
+  const copy = path.join(d.pluginDir!, 'fixturex');
   await sh('cp', [path.join(FIXTURE_PLUGINS, 'fixture'), copy]);
   const net = await bridgeNetwork(t, d.confDir, d.root, 97, [{ type: 'fixturex' }]);
-  // The test's own plugin dir on the daemon's path; the copy comes back before anything else needs it.
-  const flags = d.flags.map((f) => (f === `${PLUGIN_DIR}:${FIXTURE_PLUGINS}` ? `${f}:${plugins}` : f));
+  // The copy comes back, whatever happens, before teardown's gc needs it.
   t.teardown(async () => { await sh('cp', [path.join(FIXTURE_PLUGINS, 'fixture'), copy]); });
-  const daemon = await startDaemon(t, { ...d, flags }, ['--check-interval', '1', '--retries', '1', '--on-failure', 'stop']);
+  const daemon = await startDaemon(t, d, ['--check-interval', '1', '--retries', '1', '--on-failure', 'stop']);
   const x = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
   // Its whole chain, not just the bridge's address: the fixture copy runs after it.
   await waitFor('x wired', async () => new RegExp(`info +wired .*id=${x.slice(0, 12)}`).test(daemon.log()));
@@ -117,7 +114,7 @@ test('a repair that cannot succeed (its plugin removed) is reported, backs off i
   t.regex(daemon.log(), /stopping container without its CNI networking \(--on-failure stop\)/);
   await sh('cp', [path.join(FIXTURE_PLUGINS, 'fixture'), copy]);
   await sh('docker', ['rm', '-f', x]);
-  await waitFor('x unwired', async () => (JSON.parse((await dockcni(['ls', '-o', 'json', ...flags])).stdout) as unknown[]).length === 0);
+  await waitFor('x unwired', async () => (JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout) as unknown[]).length === 0);
   await daemon.stop();
   await assertNoLeftovers(t, d, net, [x]);
 });

@@ -155,6 +155,22 @@ test('a failed ADD is undone by a DEL of the plugins that ran, in reverse, repor
   t.deepEqual((await s.engine().cachedAttachments()).entries, []);
 });
 
+test('a plugin that cannot be found or started made nothing: the rollback DELs the plugins before it, and does not stop at it', async (t) => {
+  const s = await sandbox(t);
+  // On the plugin path and executable, but its interpreter does not exist: the exec itself fails.
+  const { chmod, mkdir, writeFile } = await import('node:fs/promises');
+  await mkdir(`${s.dir}/no-such-dir`);
+  await writeFile(`${s.dir}/no-such-dir/broken`, '#!/nonexistent/interpreter\n');
+  await chmod(`${s.dir}/no-such-dir/broken`, 0o755);
+  for (const missing of [{ type: 'no-such-plugin' }, { type: 'broken' }]) {
+    const list = s.list([{ id: 'a' }, { id: 'b' }, missing]);
+    const error = await t.throwsAsync(s.engine().add(list, s.rt()));
+    t.regex(error?.message ?? '', /not found|cannot start/);
+  }
+  const calls = await s.calls();
+  t.deepEqual(calls.map((c) => `${c.command} ${String(c.stdin['id'])}`), ['ADD a', 'ADD b', 'DEL b', 'DEL a', 'ADD a', 'ADD b', 'DEL b', 'DEL a']);
+});
+
 test('a rollback DEL that fails too is kept on the ADD error', async (t) => {
   const s = await sandbox(t);
   const list = s.list([{ fixture: { fail: { code: 5, msg: 'disk full' } } }]);
