@@ -3,6 +3,7 @@ import type { AttachmentStore } from '../state/attachment-store.js';
 import type { AttachmentRecord, NetworkAttachment } from '../state/attachment.js';
 import type { Wirer } from '../wiring/wirer.js';
 import { missingParts, type HostView } from './health.js';
+import { LinuxHostView } from './host-view.js';
 
 /** An attachment that is not whole, and what it lacks. */
 export interface Broken {
@@ -58,4 +59,9 @@ export class Healer {
     };
     return (await this.o.wirer.repair(b.containerId, b.network, stillBroken)) !== undefined;
   }
+}
+
+/** The healer with its real view of the host (iptables-save, /sys, /proc): for entry points. */
+export function createHealer(parts: { readonly engine: HealerOptions['cni']; readonly store: HealerOptions['store']; readonly wirer: HealerOptions['wirer'] }): Healer {
+  return new Healer({ cni: parts.engine, store: parts.store, wirer: parts.wirer, view: () => new LinuxHostView() });
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { DockerApiError } from '../errors.js';
+import { runFile } from '../run-file.js';
 
 export interface AppProcess {
   /** The exit status `docker run` ended with (the app's, or 125–127 for Docker's own errors). */
@@ -22,24 +23,6 @@ export interface AppRunner {
   runDetached(dockerRunArgs: readonly string[]): Promise<string>;
   /** `docker rm -f`; a container already gone is not an error. */
   remove(id: string): Promise<void>;
-}
-
-/** `docker …` to its end: exit status and output, never a rejection (the caller words the failure). */
-function docker(args: readonly string[], env: Readonly<Record<string, string>>, detached = false): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('docker', args, { env: { ...process.env, ...env }, detached, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    let failed: Error | undefined;
-    child.once('error', (error) => { failed = error; });
-    child.once('close', (code) => resolve({
-      exitCode: failed === undefined ? code ?? 1 : 127,
-      stdout: Buffer.concat(out).toString('utf8'),
-      stderr: failed?.message ?? Buffer.concat(err).toString('utf8'),
-    }));
-  });
 }
 
 /**
@@ -81,7 +64,7 @@ export class DockerCliRunner implements AppRunner {
 
   async runDetached(dockerRunArgs: readonly string[]): Promise<string> {
     // Its own process group: a Ctrl-C meant for the app must not cut the sandbox's creation short.
-    const r = await docker(['run', '-d', ...dockerRunArgs], this.env, true);
+    const r = await runFile('docker', ['run', '-d', ...dockerRunArgs], { env: this.env, detached: true });
     // A pull may print progress first: the id is the last line.
     const id = r.stdout.trim().split('\n').pop() ?? '';
     if (r.exitCode !== 0 || !/^[0-9a-f]{64}$/.test(id)) {
@@ -91,7 +74,7 @@ export class DockerCliRunner implements AppRunner {
   }
 
   async remove(id: string): Promise<void> {
-    const r = await docker(['rm', '-f', '-v', id], this.env);
+    const r = await runFile('docker', ['rm', '-f', '-v', id], { env: this.env });
     if (r.exitCode !== 0 && !/No such container|is already in progress/.test(r.stderr)) {
       throw new DockerApiError(`docker rm -f ${id.slice(0, 12)} failed: ${r.stderr.trim()}`, undefined);
     }

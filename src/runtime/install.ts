@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants, copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { DockerClient } from '../docker/docker-client.js';
@@ -69,20 +68,6 @@ async function writeDaemonJson(file: string, existed: boolean, next: DaemonJson)
   if (backup !== undefined) copyFileSync(file, backup);
   await writeFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`, { file: 0o644, dir: 0o755 });
   return backup;
-}
-
-/** A program on PATH, as an absolute path: the shim's PATH is dockerd's, not the operator's. */
-export function onPath(program: string, searchPath = process.env['PATH'] ?? ''): string | undefined {
-  for (const dir of searchPath.split(':').filter((d) => d !== '')) {
-    const candidate = path.join(dir, program);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory: try the next one
-    }
-  }
-  return undefined;
 }
 
 /** dockerd's pid: from its pid file, else the one process named dockerd. */

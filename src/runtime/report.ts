@@ -7,8 +7,7 @@ import type { Invocation } from './invocation.js';
  * and stderr are the container's, so this is the only place it reports to.
  */
 export function report(invocation: Invocation, message: string): void {
-  const level = 'error';
   const time = new Date().toISOString();
-  const line = invocation.logFormat === 'json' ? `${JSON.stringify({ level, msg: message, time })}\n` : `time="${time}" level=${level} msg=${JSON.stringify(message)}\n`;
+  const line = invocation.logFormat === 'json' ? `${JSON.stringify({ level: 'error', msg: message, time })}\n` : `time="${time}" level=error msg=${JSON.stringify(message)}\n`;
   if (invocation.logFile !== undefined) appendFileSync(invocation.logFile, line);
 }

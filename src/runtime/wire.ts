@@ -6,7 +6,7 @@ import type { ListedContainer } from '../docker/local-api.js';
 import { describeError, DockcniError, fixOf, InvalidInputError } from '../errors.js';
 import { resolvePaths } from '../paths.js';
 import { createWirer, type WiringParts } from '../wiring/create-wirer.js';
-import { parseLabels, type LabelOptions } from '../wiring/labels.js';
+import { commaSet, parseLabels, type LabelOptions } from '../wiring/labels.js';
 import type { WireTarget } from '../wiring/wirer.js';
 import { optionsProblem, type Invocation, type RuntimeOptions } from './invocation.js';
 import { report } from './report.js';
@@ -47,10 +47,9 @@ function wiring(options: RuntimeOptions): WiringParts {
 }
 
 function labelOptions(options: RuntimeOptions): LabelOptions {
-  const list = (value: string) => new Set(value.split(',').map((n) => n.trim()).filter((n) => n !== ''));
   return {
-    allowNetworks: options.allowNetworks === undefined ? undefined : list(options.allowNetworks),
-    allowArgs: options.allowArgs === undefined ? undefined : list(options.allowArgs),
+    allowNetworks: options.allowNetworks === undefined ? undefined : commaSet(options.allowNetworks),
+    allowArgs: options.allowArgs === undefined ? undefined : commaSet(options.allowArgs),
   };
 }
 

@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
 import ipaddr from 'ipaddr.js';
 import { DockcniError } from '../errors.js';
+import { runFile } from '../run-file.js';
 
 /** Host rules that CNI plugins do not make but Docker hosts need; one set per container, like the plugins' own. */
 export interface HostFirewall {
@@ -21,16 +21,6 @@ function rule(address: string, containerId: string): string[] {
   return ['-d', address, '-m', 'conntrack', '--ctstate', 'DNAT', '-m', 'comment', '--comment', `${COMMENT}${containerId}`, '-j', 'ACCEPT'];
 }
 
-/** iptables with its exit status and output; node:child_process, as on every container's way to its first packet (no execa load). */
-function iptables(tool: string, args: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(tool, args, { encoding: 'utf8' }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : 127;
-      resolve({ exitCode: code, stdout, stderr: error !== null && stderr === '' ? error.message : stderr });
-    });
-  });
-}
-
 const toolFor = (address: string) => (ipaddr.parse(address).kind() === 'ipv6' ? 'ip6tables' : 'iptables');
 
 /**
@@ -44,10 +34,10 @@ export class IptablesHostFirewall implements HostFirewall {
     for (const cidr of addresses) {
       const address = cidr.split('/')[0] ?? cidr;
       const tool = toolFor(address);
-      await iptables(tool, ['-w', '-N', CHAIN]);
-      const present = await iptables(tool, ['-w', '-C', CHAIN, ...rule(address, containerId)]);
+      await runFile(tool, ['-w', '-N', CHAIN]);
+      const present = await runFile(tool, ['-w', '-C', CHAIN, ...rule(address, containerId)]);
       if (present.exitCode === 0) continue;
-      const added = await iptables(tool, ['-w', '-A', CHAIN, ...rule(address, containerId)]);
+      const added = await runFile(tool, ['-w', '-A', CHAIN, ...rule(address, containerId)]);
       if (added.exitCode !== 0) {
         throw new DockcniError('firewall', `cannot add the port-mapping accept rule for ${address} to ${CHAIN}: ${added.stderr.trim()}`, { fix: 'check that iptables works (`dockcni doctor`)' });
       }
@@ -60,7 +50,7 @@ export class IptablesHostFirewall implements HostFirewall {
         if (!line.includes(`${COMMENT}${containerId}`)) continue;
         const address = / -d (\S+?)(?:\/\d+)? /.exec(line)?.[1];
         if (address === undefined) continue;
-        const removed = await iptables(tool, ['-w', '-D', CHAIN, ...rule(address, containerId)]);
+        const removed = await runFile(tool, ['-w', '-D', CHAIN, ...rule(address, containerId)]);
         if (removed.exitCode !== 0) throw new DockcniError('firewall', `cannot remove the port-mapping accept rule for ${address} from ${CHAIN}: ${removed.stderr.trim()}`, { fix: 'check that iptables works (`dockcni doctor`)' });
       }
     }
@@ -73,7 +63,7 @@ export class IptablesHostFirewall implements HostFirewall {
 
   /** The chain's rules; none when the chain or the tool is missing. */
   private async rules(tool: string): Promise<string[]> {
-    const r = await iptables(tool, ['-w', '-S', CHAIN]);
+    const r = await runFile(tool, ['-w', '-S', CHAIN]);
     return r.exitCode === 0 ? r.stdout.split('\n').filter((l) => l.startsWith(`-A ${CHAIN} `)) : [];
   }
 }

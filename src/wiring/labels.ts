@@ -80,6 +80,11 @@ export interface LabelOptions {
   readonly allowArgs?: ReadonlySet<string> | undefined;
 }
 
+/** `a, b,c` as a set of names, as the allow-lists are written (--allow-networks, --allow-args). */
+export function commaSet(value: string): Set<string> {
+  return new Set(value.split(',').map((n) => n.trim()).filter((n) => n !== ''));
+}
+
 const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
 
 function bad(label: string, value: string, reason: string, fix: string): never {

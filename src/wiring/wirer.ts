@@ -182,7 +182,7 @@ export class Wirer {
           throw failure;
         }
       }
-      if (mappings.length > 0) await this.options.firewall.allowPortMapped(record.containerId, added.filter((n) => portMappings(n).length > 0).flatMap((n) => n.addresses));
+      if (mappings.length > 0) await this.options.firewall.allowPortMapped(record.containerId, portMappedAddresses(added));
       await this.options.store.write(record);
       await this.hosts.refresh(added.map((n) => n.network), [record]);
       return record;
@@ -224,8 +224,8 @@ export class Wirer {
       attachment.repairs = (attachment.repairs ?? 0) + 1;
       attachment.lastRepair = new Date().toISOString();
       await this.options.store.write(record);
-      const mapped = record.networks.filter((n) => portMappings(n).length > 0);
-      if (mapped.length > 0) await this.options.firewall.allowPortMapped(record.containerId, mapped.flatMap((n) => n.addresses));
+      const mapped = portMappedAddresses(record.networks);
+      if (mapped.length > 0) await this.options.firewall.allowPortMapped(record.containerId, mapped);
       if (attachment.addresses.join(',') !== before) await this.hosts.refresh([network], [record]);
       return attachment;
     } finally {
@@ -268,8 +268,8 @@ export class Wirer {
     }
     record.networks.splice(record.networks.indexOf(attachment), 1);
     await this.options.store.write(record);
-    const mapped = record.networks.filter((n) => portMappings(n).length > 0);
-    if (hadPorts && mapped.length > 0) await this.options.firewall.allowPortMapped(record.containerId, mapped.flatMap((n) => n.addresses));
+    const mapped = portMappedAddresses(record.networks);
+    if (hadPorts && mapped.length > 0) await this.options.firewall.allowPortMapped(record.containerId, mapped);
     await this.hosts.refresh([attachment.network], [record]);
   }
 
@@ -436,10 +436,10 @@ export class Wirer {
   }
 
   private async allowPortMapped(target: WireTarget, record: AttachmentRecord, listing: ConfDirListing): Promise<void> {
-    const mapped = record.networks.filter((n) => portMappings(n).length > 0);
+    const mapped = portMappedAddresses(record.networks);
     if (mapped.length === 0) return;
     try {
-      await this.options.firewall.allowPortMapped(record.containerId, mapped.flatMap((n) => n.addresses));
+      await this.options.firewall.allowPortMapped(record.containerId, mapped);
     } catch (error) {
       const failure = new WireError(target.name, undefined, error);
       try {
@@ -519,6 +519,9 @@ export class Wirer {
 }
 
 const DEFAULT_READY_WAIT_MS = 120_000;
+
+/** The addresses of the networks that map host ports: what dockcni's port-mapped accept rules name. */
+const portMappedAddresses = (networks: readonly NetworkAttachment[]): string[] => networks.filter((n) => portMappings(n).length > 0).flatMap((n) => n.addresses);
 
 const portMappings = (n: NetworkAttachment): PortMapping[] => (n.capabilityArgs['portMappings'] as PortMapping[] | undefined) ?? [];
 

@@ -9,6 +9,7 @@ import { Metrics, serveMetrics } from '../../daemon/metrics.js';
 import { PluginTime } from '../../daemon/plugin-time.js';
 import { locksDir } from '../../paths.js';
 import { DockcniError } from '../../errors.js';
+import { commaSet } from '../../wiring/labels.js';
 import { contextFrom } from '../context.js';
 import { numeric, withDockerFlags, type DockerFlags } from '../flags.js';
 
@@ -61,13 +62,11 @@ export const daemonCommand: CommandModule<object, Args> = {
       docker: ctx.docker, wirer: ctx.wirer, log, metrics, onFailure: argv.onFailure, retries: argv.retries, retryDelayMs: 1000, pluginTime, signal: shutdownSignal.signal,
       namesTime: { take: (id) => { const ms = names.get(id) ?? 0; names.delete(id); return ms; } },
       labels: {
-        allowNetworks: argv.allowNetworks ? new Set(argv.allowNetworks.split(',').map((n) => n.trim())) : undefined,
-        allowArgs: argv.allowArgs === undefined ? undefined : new Set(argv.allowArgs.split(',').map((n) => n.trim()).filter((n) => n !== '')),
+        allowNetworks: argv.allowNetworks ? commaSet(argv.allowNetworks) : undefined,
+        allowArgs: argv.allowArgs === undefined ? undefined : commaSet(argv.allowArgs),
       },
     });
-    const { Healer } = await import('../../heal/healer.js');
-    const { LinuxHostView } = await import('../../heal/host-view.js');
-    const healer = new Healer({ cni: ctx.engine, store: ctx.store, wirer: ctx.wirer, view: () => new LinuxHostView() });
+    const healer = (await import('../../heal/healer.js')).createHealer(ctx);
     const daemon = new Daemon({
       docker: ctx.docker, handlers, collector: ctx.collector, log, metrics, concurrency: argv.concurrency,
       health: { healer, intervalMs: Math.round(argv.checkInterval * 1000), retries: argv.retries },

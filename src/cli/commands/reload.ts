@@ -20,9 +20,7 @@ export const reloadCommand: CommandModule<object, Args> = {
     .example('$0 reload web --dry-run', '') as unknown as Argv<Args>,
   handler: async (argv) => {
     const ctx = await contextFrom(argv);
-    const { Healer } = await import('../../heal/healer.js');
-    const { LinuxHostView } = await import('../../heal/host-view.js');
-    const healer = new Healer({ cni: ctx.engine, store: ctx.store, wirer: ctx.wirer, view: () => new LinuxHostView() });
+    const healer = (await import('../../heal/healer.js')).createHealer(ctx);
     let only: Set<string> | undefined;
     if (argv.containers.length > 0) {
       only = new Set();

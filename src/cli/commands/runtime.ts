@@ -73,8 +73,10 @@ const install: CommandModule<object, InstallArgs> = {
     .example('$0 runtime install', 'then: docker run --runtime dockcni --network none -l dockcni.networks=dockcni IMAGE')
     .example('$0 runtime install --name dockcni-lab --conf-dir /srv/cni', 'a second runtime with its own configs') as unknown as Argv<InstallArgs>,
   handler: async (argv) => {
-    const { installRuntime, onPath } = await import('../../runtime/install.js');
-    const runc = argv.runc === undefined ? onPath('runc') : path.resolve(argv.runc);
+    const { installRuntime } = await import('../../runtime/install.js');
+    const { firstExecutable, splitPath } = await import('../../cni/plugin-path.js');
+    // An absolute path: the shim's PATH is dockerd's, not the operator's.
+    const runc = argv.runc === undefined ? firstExecutable('runc', splitPath(process.env['PATH'] ?? '')) : path.resolve(argv.runc);
     if (runc === undefined) throw new DockcniError('not-found', 'runc is not on PATH', { fix: 'install it (Debian: apt-get install runc) or give --runc /path/to/runc' });
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(argv.name)) throw new InvalidInputError('--name', argv.name, 'not a runtime name Docker accepts', 'use letters, digits, ".", "_" and "-"');
     const client = await docker(argv);
