@@ -1,4 +1,5 @@
 import { InvalidInputError } from '../errors.js';
+import type { PathFlags } from '../paths.js';
 
 /**
  * One call of the runtime, as Docker's shim makes it: dockcni's own options (daemon.json's
@@ -22,12 +23,7 @@ export interface Invocation {
 }
 
 /** What `dockcni runtime install` writes into runtimeArgs; each maps to the CLI flag of the same name. */
-export interface RuntimeOptions {
-  readonly confDir?: string | undefined;
-  readonly cniPath?: string | undefined;
-  readonly cacheDir?: string | undefined;
-  readonly stateDir?: string | undefined;
-  readonly runDir?: string | undefined;
+export interface RuntimeOptions extends PathFlags {
   readonly dockerHost?: string | undefined;
   /** Docker's data root: bin/dockcni-runtime reads containers/<id>/config.v2.json there. */
   readonly dockerRoot?: string | undefined;
