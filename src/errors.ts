@@ -20,7 +20,7 @@ export type ErrorCode =
   | 'host-netns' | 'netns-missing' | 'netns-unreadable' | 'interface-exists'
   // wiring a container
   | 'wire-failed' | 'network-mode' | 'port-in-use' | 'no-pid' | 'no-netns' | 'pin-failed' | 'pid-reused' | 'firewall'
-  | 'container-file' | 'container-file-path' | 'not-a-sandbox' | 'sandbox-exited'
+  | 'container-file' | 'container-file-path' | 'name-taken' | 'not-a-sandbox' | 'sandbox-exited'
   // commands
   | 'aborted' | 'docker-api' | 'not-found' | 'already-exists' | 'not-running' | 'already-wired' | 'not-wired' | 'gc-failed' | 'cleanup-failed' | 'daemon-running';
 

@@ -18,6 +18,8 @@ export interface NetworkAttachment {
   error?: string | undefined;
   /** Names beyond the container's own that peers on this network resolve it by. */
   readonly aliases?: readonly string[] | undefined;
+  /** compose project/service: the claim group whose replicas share the service name (see wiring/host-names.ts). */
+  readonly group?: string | undefined;
   /** Times the daemon or `dockcni reload` rebuilt it after finding it broken, and when last. */
   repairs?: number | undefined;
   lastRepair?: string | undefined;

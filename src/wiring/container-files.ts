@@ -3,6 +3,7 @@ import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import type { CniDns } from '../cni/types.js';
 import { DockcniError, InvalidInputError } from '../errors.js';
+import { MAX_HOSTS_LINE_BYTES, unpublishable } from './host-names.js';
 
 const MARK = '# dockcni';
 /** Far above any real hosts or resolv.conf; a container that grows its file past it is not read. */
@@ -55,9 +56,16 @@ function rewrite(file: string, change: (current: string) => string | undefined):
  */
 export async function writeHosts(hostsPath: string, entries: readonly (readonly string[])[]): Promise<void> {
   if (hostsPath === '') return;
+  // Checked again where the file is written: whatever a record holds, a line is one address and its names.
+  const added = entries.map(([address = '', ...names]) => {
+    const line = `${address}\t${names.join(' ')}\t${MARK}`;
+    const bad = !ipaddr.isValid(address) ? `address ${JSON.stringify(address)}` : names.find((n) => unpublishable(n) !== undefined);
+    if (bad !== undefined || names.length === 0) throw new DockcniError('container-file', `refusing to write the hosts line ${JSON.stringify(line)} to ${hostsPath}: ${bad ?? 'no name'} cannot be in a hosts file`);
+    if (Buffer.byteLength(line) > MAX_HOSTS_LINE_BYTES) throw new DockcniError('container-file', `refusing to write a ${Buffer.byteLength(line)}-byte hosts line to ${hostsPath} (at most ${MAX_HOSTS_LINE_BYTES})`);
+    return line;
+  });
   rewrite(hostsPath, (current) => {
     const kept = current.split('\n').filter((line) => !line.endsWith(MARK) && line !== '');
-    const added = entries.map(([address, ...names]) => `${address}\t${names.join(' ')}\t${MARK}`);
     const next = `${[...kept, ...added].join('\n')}\n`;
     return next === current ? undefined : next;
   });

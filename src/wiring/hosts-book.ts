@@ -3,11 +3,7 @@ import { describeError } from '../errors.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import type { AttachmentRecord, NetworkAttachment } from '../state/attachment.js';
 import { checkContainerFilePath, writeHosts } from './container-files.js';
-
-/** What a container is called on one of its networks: its hostname, name and that network's aliases. */
-function namesOn(record: AttachmentRecord, attachment: NetworkAttachment): string[] {
-  return [...new Set([record.hostname ?? '', record.name, ...attachment.aliases ?? []].filter((n) => n !== ''))];
-}
+import { listedNames, namesOf } from './host-names.js';
 
 const wired = (a: NetworkAttachment) => a.state === 'wired';
 const hostPart = (cidr: string) => cidr.split('/')[0] ?? cidr;
@@ -18,14 +14,19 @@ const hostPart = (cidr: string) => cidr.split('/')[0] ?? cidr;
  * on a network this container is not on is not listed: names are per network.
  */
 export function hostsEntries(self: AttachmentRecord, all: readonly AttachmentRecord[]): string[][] {
-  const entries: string[][] = [];
-  for (const a of self.networks.filter(wired)) for (const address of a.addresses) entries.push([hostPart(address), ...namesOn(self, a)]);
   const mine = new Set(self.networks.filter(wired).map((a) => a.network));
-  for (const peer of all) {
-    if (peer.containerId === self.containerId || peer.netns === '') continue;
-    for (const a of peer.networks.filter((n) => wired(n) && mine.has(n.network))) {
-      for (const address of a.addresses) entries.push([hostPart(address), ...namesOn(peer, a)]);
-    }
+  const live = [self, ...all.filter((r) => r.netns !== '' && r.containerId !== self.containerId)];
+  const on = live.flatMap((r) => r.networks.filter((a) => wired(a) && mine.has(a.network)).map((a) => ({ r, a })));
+  // Per network: a claim a container's own name has taken there is left out (see host-names.ts).
+  const containerNames = new Map<string, Set<string>>();
+  for (const { r, a } of on) {
+    const name = namesOf(r, a).name;
+    if (name !== undefined) containerNames.set(a.network, (containerNames.get(a.network) ?? new Set()).add(name.toLowerCase()));
+  }
+  const entries: string[][] = [];
+  for (const { r, a } of on) {
+    const names = listedNames(r, a, containerNames.get(a.network) ?? new Set());
+    if (names.length > 0) for (const address of a.addresses) entries.push([hostPart(address), ...names]);
   }
   return [...new Map(entries.map((e) => [e.join(' '), e])).values()];
 }

@@ -2,6 +2,7 @@ import ipaddr from 'ipaddr.js';
 import { parseCniArgs, type CniArgs } from '../cni/args.js';
 import { isValidNetworkName } from '../cni/conf.js';
 import { InvalidInputError } from '../errors.js';
+import { checkAlias, checkAliasCount } from './host-names.js';
 
 /**
  * The label interface. Anyone who can start a container sets labels, so every value is parsed into
@@ -30,7 +31,7 @@ export const SANDBOX_LABEL = 'dockcni.sandbox';
 const OPTIONS = ['ip', 'mac', 'ports', 'bandwidth', 'args', 'aliases'] as const;
 /** Set by docker-compose on each service's containers: peers reach a service by this name. */
 export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
-const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}))*$/;
+export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
 type Option = (typeof OPTIONS)[number];
 const INTERNAL = new Set([NETWORKS_LABEL, ROLE_LABEL, SANDBOX_LABEL]);
 /**
@@ -67,6 +68,8 @@ export interface NetworkRequest {
   readonly extraArgs: CniArgs;
   /** Names peers on this network resolve it by, beyond its container name (dockcni.aliases, the compose service). */
   readonly aliases: readonly string[];
+  /** compose project/service: replicas of one service share the service name among their aliases. */
+  readonly group?: string | undefined;
 }
 
 export interface WireRequest {
@@ -150,13 +153,11 @@ export function parseBandwidth(label: string, value: string): Record<string, num
   return out;
 }
 
-/** Names a hosts file can carry: one DNS name each, nothing that could start another entry. */
+/** Names a hosts file can carry (see host-names.ts): single DNS labels, nothing that could start another entry. */
 export function parseAliases(label: string, value: string): string[] {
-  return value.split(',').map((raw) => {
-    const name = raw.trim();
-    if (!HOST_NAME.test(name)) bad(label, value, `${JSON.stringify(name)} is not a host name`, 'use letters, digits, "-", "_" and dots, comma-separated (e.g. db,primary)');
-    return name;
-  });
+  const names = value.split(',').map((raw) => checkAlias(`label ${label}`, raw.trim()));
+  checkAliasCount(`label ${label}`, names);
+  return names;
 }
 
 export function parseExtraArgs(label: string, value: string, options: LabelOptions = {}): CniArgs {
@@ -207,6 +208,7 @@ export function parseLabels(labels: Readonly<Record<string, string>>, options: L
   const names = parseNetworkList(NETWORKS_LABEL, list, options);
   const service = labels[COMPOSE_SERVICE_LABEL];
   const serviceAliases = service === undefined ? [] : parseAliases(COMPOSE_SERVICE_LABEL, service);
+  const group = service === undefined ? undefined : `${labels[COMPOSE_PROJECT_LABEL] ?? ''}/${service}`;
   const perNetwork = names.map(() => ({ caps: {} as Record<string, unknown>, args: [] as CniArgs, aliases: [...serviceAliases] }));
   for (const [key, value] of Object.entries(labels)) {
     if (!key.startsWith(LABEL_PREFIX) || INTERNAL.has(key)) continue;
@@ -218,13 +220,16 @@ export function parseLabels(labels: Readonly<Record<string, string>>, options: L
     if (target < 0) bad(key, value, `network ${JSON.stringify(rest.join('.'))} is not in ${NETWORKS_LABEL}`, `add it to ${NETWORKS_LABEL} or fix the suffix`);
     const slot = perNetwork[target]!;
     if (option === 'args') slot.args = [...slot.args, ...parseExtraArgs(key, value, options)];
-    else if (option === 'aliases') slot.aliases = [...new Set([...slot.aliases, ...parseAliases(key, value)])];
+    else if (option === 'aliases') {
+      slot.aliases = [...new Set([...slot.aliases, ...parseAliases(key, value)])];
+      checkAliasCount(`label ${key}`, slot.aliases);
+    }
     else {
       const cap = capability(option as Option, key, value);
       if (cap) slot.caps[cap[0]] = cap[1];
     }
   }
   return {
-    networks: names.map((network, i) => ({ network, ifName: `eth${i}`, capabilityArgs: perNetwork[i]!.caps, extraArgs: perNetwork[i]!.args, aliases: perNetwork[i]!.aliases })),
+    networks: names.map((network, i) => ({ network, ifName: `eth${i}`, capabilityArgs: perNetwork[i]!.caps, extraArgs: perNetwork[i]!.args, aliases: perNetwork[i]!.aliases, ...(group === undefined ? {} : { group }) })),
   };
 }

@@ -1,11 +1,14 @@
 import ipaddr from 'ipaddr.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import { InvalidInputError } from '../errors.js';
-import type { AttachmentRecord } from '../state/attachment.js';
+import type { AttachmentRecord, NetworkAttachment } from '../state/attachment.js';
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
 const hostPart = (address: string) => address.split('/')[0] ?? address;
+/** An attachment that holds what it has or asked for: one being added has no result yet, but its claim counts. */
+const holds = (n: NetworkAttachment) => n.state === 'wired' || n.state === 'adding';
+const asked = (n: NetworkAttachment): string[] => (n.state === 'adding' && Array.isArray(n.capabilityArgs['ips']) ? n.capabilityArgs['ips'] as string[] : []);
 
 /** host-local's subnets for the network, in both of its config shapes; empty when IPAM is anything else. */
 function hostLocalSubnets(list: NetworkConfigList): [Address, number][] {
@@ -36,12 +39,25 @@ export function checkRequestedAddresses(list: NetworkConfigList, ips: readonly s
       throw new InvalidInputError(`address for network ${list.name}`, requested, `outside the network's range ${listed}`, `pick an address inside ${listed}, or leave it to IPAM`);
     }
     for (const other of others) {
-      const held = other.networks.some((n) => n.network === list.name && (n.state === 'wired' || n.state === 'adding')
-        && n.addresses.some((a) => ipaddr.parse(hostPart(a)).toString() === ip.toString()));
+      const held = other.networks.some((n) => n.network === list.name && holds(n)
+        && [...n.addresses, ...asked(n)].some((a) => ipaddr.isValid(hostPart(a)) && ipaddr.parse(hostPart(a)).toString() === ip.toString()));
       if (held) {
         throw new InvalidInputError(`address for network ${list.name}`, requested, `already held by container ${other.name} (${other.containerId.slice(0, 12)})`,
           'pick another address, or stop that container first');
       }
+    }
+  }
+}
+
+/** A MAC asked for must be no other container's on the network: two interfaces with one MAC on one L2 segment break both. */
+export function checkRequestedMac(list: NetworkConfigList, mac: string, others: readonly AttachmentRecord[]): void {
+  const wanted = mac.toLowerCase();
+  for (const other of others) {
+    const held = other.networks.some((n) => n.network === list.name && holds(n)
+      && (n.mac?.toLowerCase() === wanted || (n.state === 'adding' && String(n.capabilityArgs['mac'] ?? '').toLowerCase() === wanted)));
+    if (held) {
+      throw new InvalidInputError(`MAC address for network ${list.name}`, mac, `already used by container ${other.name} (${other.containerId.slice(0, 12)})`,
+        'pick another MAC address, or leave it to the plugin');
     }
   }
 }

@@ -10,7 +10,8 @@ import { checkContainerFilePath, writeResolvConf } from './container-files.js';
 import { HostsBook } from './hosts-book.js';
 import { asTarget, hostListener, hostSockets, overlaps } from './host-ports.js';
 import { identityArgs, type PortMapping, type WireRequest } from './labels.js';
-import { checkRequestedAddresses } from './requested-addresses.js';
+import { checkRequestedAddresses, checkRequestedMac } from './requested-addresses.js';
+import { checkClaims, publishedNames } from './host-names.js';
 import type { HostFirewall } from './host-firewall.js';
 import type { NetnsPins } from './netns-pins.js';
 
@@ -99,9 +100,9 @@ export class Wirer {
       if (existing) await this.teardown(existing, listing);
       // 3. Every network, capability and address checked before anything changes.
       const lists = await this.plan(target, request, listing);
-      // 4. The netns pinned and the intent recorded; host ports claimed in the same step.
+      // 4. The netns pinned and the intent recorded; names, static addresses, MACs and host ports claimed in the same step.
       const record = this.intent(target, request);
-      await this.claim(target, record);
+      await this.claim(target, record, record.networks, lists, () => this.pinAndRecord(target, record));
       // 5. ADD each network in order, then the host rules its port mappings need; a failure undoes them all.
       const dns = await this.addAll(target, record, lists, listing);
       await this.allowPortMapped(target, record, listing);
@@ -163,14 +164,10 @@ export class Wirer {
       const lists = await this.plan(target, request, listing);
       const added = this.intent(target, request).networks;
       const mappings = added.flatMap(portMappings);
-      const releasePorts = mappings.length > 0 ? await this.options.locks.mutex('host-ports') : undefined;
-      try {
-        if (mappings.length > 0) await this.checkPorts(target, [...record.networks.flatMap(portMappings), ...mappings]).catch((error: unknown) => { throw new WireError(target.name, undefined, error); });
+      await this.claim(target, record, added, lists, async () => {
         record.networks.push(...added);
         await this.options.store.write(record);
-      } finally {
-        await releasePorts?.();
-      }
+      });
       for (const [i, attachment] of added.entries()) {
         try {
           await this.addOne(record, attachment, lists[i]!);
@@ -296,12 +293,10 @@ export class Wirer {
     try {
       const lists = request.networks.map((n) => pickNetwork(listing, n.network));
       request.networks.forEach((n, i) => checkCapabilities(lists[i]!, n.capabilityArgs));
+      // Names are checked where they enter: a hostname or alias that cannot be published fails here.
+      const skipped = new Set(request.networks.flatMap((n) => publishedNames(target.name, target.hostname, n.aliases).skipped));
+      if (skipped.size > 0) this.options.onWarning(`container ${target.name}: not published to its peers: ${[...skipped].join('; ')}`);
       for (const list of lists) await this.ready(target, list);
-      const asked = request.networks.map((n) => n.capabilityArgs['ips']);
-      if (asked.some((ips) => ips !== undefined)) {
-        const others = await this.settledOthers(target.containerId);
-        asked.forEach((ips, i) => { if (Array.isArray(ips)) checkRequestedAddresses(lists[i]!, ips as string[], others); });
-      }
       return lists;
     } catch (error) {
       throw new WireError(target.name, undefined, error);
@@ -334,7 +329,7 @@ export class Wirer {
       containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns: this.options.pins.pathFor(target.containerId), origin: target.origin,
       hostsPath: target.hostsPath, hostname: target.hostname,
       networks: request.networks.map((n) => ({
-        network: n.network, ifName: n.ifName, state: 'adding', addresses: [], aliases: n.aliases,
+        network: n.network, ifName: n.ifName, state: 'adding', addresses: [], aliases: n.aliases, ...(n.group === undefined ? {} : { group: n.group }),
         args: [...identityArgs(this.options.podNamespace, target.name, target.containerId), ...n.extraArgs], capabilityArgs: n.capabilityArgs,
       })),
       updatedAt: '',
@@ -342,34 +337,44 @@ export class Wirer {
   }
 
   /**
-   * Host ports are checked and the record that claims them written under one host-wide lock: of two
-   * containers racing for a port, exactly one gets it.
+   * What a container takes that others may want: its names, static addresses and MAC on each network
+   * it adds, and its host ports. They are checked, and `commit` writes the record that claims them,
+   * under the names lock of each of those networks (and the host-wide host-ports lock): of two
+   * containers racing for one, exactly one gets it. Locks are taken in one order: networks sorted, then host ports.
    */
-  private async claim(target: WireTarget, record: AttachmentRecord): Promise<void> {
-    const mappings = record.networks.flatMap((n) => portMappings(n));
-    if (mappings.length === 0) {
-      await this.pinAndRecord(target, record);
-      return;
-    }
-    const release = await this.options.locks.mutex('host-ports');
+  private async claim(target: WireTarget, record: AttachmentRecord, added: readonly NetworkAttachment[], lists: readonly NetworkConfigList[], commit: () => Promise<void>): Promise<void> {
+    const mappings = added.flatMap(portMappings);
+    const names = [...new Set(added.map((a) => `names-${a.network}`))].sort();
+    if (mappings.length > 0) names.push('host-ports');
+    const releases: (() => Promise<void>)[] = [];
     try {
+      for (const name of names) releases.push(await this.options.locks.mutex(name));
       try {
-        await this.checkPorts(target, mappings);
+        const others = await this.settledOthers(target.containerId);
+        added.forEach((a, i) => {
+          const published = publishedNames(target.name, target.hostname, a.aliases ?? []);
+          checkClaims(a.network, { containerId: target.containerId, name: published.name, claims: published.claims, group: a.group === undefined ? undefined : { name: a.group.split('/').slice(1).join('/'), group: a.group } }, others);
+          const ips = a.capabilityArgs['ips'];
+          if (Array.isArray(ips)) checkRequestedAddresses(lists[i]!, ips as string[], others);
+          const mac = a.capabilityArgs['mac'];
+          if (typeof mac === 'string') checkRequestedMac(lists[i]!, mac, others);
+        });
+        if (mappings.length > 0) this.checkPorts(target, [...record.networks.filter((n) => !added.includes(n)).flatMap(portMappings), ...mappings], others);
       } catch (error) {
         throw new WireError(target.name, undefined, error);
       }
-      await this.pinAndRecord(target, record);
+      await commit();
     } finally {
-      await release();
+      for (const release of releases.reverse()) await release();
     }
   }
 
-  private async checkPorts(target: WireTarget, mappings: readonly PortMapping[]): Promise<void> {
+  private checkPorts(target: WireTarget, mappings: readonly PortMapping[], all: readonly AttachmentRecord[]): void {
     mappings.forEach((m, i) => {
       const twin = mappings.findIndex((o) => overlaps(asTarget(o), asTarget(m)));
       if (twin !== i) throw new PortInUseError(m, `another mapping of container ${target.name}`);
     });
-    const others = (await this.settledOthers(target.containerId)).filter((r) => r.netns !== '');
+    const others = all.filter((r) => r.netns !== '');
     for (const m of mappings) {
       for (const other of others) {
         const held = other.networks.filter((n) => n.state !== 'failed').flatMap(portMappings).find((o) => overlaps(asTarget(o), asTarget(m)));

@@ -77,3 +77,24 @@ test('attach --alias and detach --network keep the names in step; dockcni run --
   await dockcni(['detach', a, ...d.flags]);
   await assertNoLeftovers(t, d, front, [a, b]);
 });
+
+test('a hostname with a newline cannot add a line to its peers\' /etc/hosts: that container is refused with the fix, its peers\' files do not change', async (t) => {
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 94);
+  const daemon = await startDaemon(t, d);
+  const labels = ['--network', 'none', '-l', `dockcni.networks=${net.name}`];
+  const peer = await container(t, labels);
+  await waitFor('the peer wired', () => addressOf(peer));
+  const hostsOf = async (id: string) => (await sh('docker', ['exec', id, 'cat', '/etc/hosts'])).stdout;
+  const before = await hostsOf(peer);
+  const evil = await container(t, [...labels, '--hostname', 'x\n10.0.0.66 db']);
+  await waitFor('the refusal in the log', async () => daemon.log().includes(evil.slice(0, 12)) && /invalid hostname/.test(daemon.log()));
+  t.regex(daemon.log(), /invalid hostname \\"x\\\\n10\.0\.0\.66 db\\": not a DNS name.*fix="give the container a hostname of letters, digits and \\"-\\"/);
+  t.is(await addressOf(evil), undefined, 'the container with the bad hostname got no interface');
+  t.is(await hostsOf(peer), before, 'the peer\'s hosts file is as it was');
+  t.notRegex(await hostsOf(peer), /10\.0\.0\.66/);
+  await sh('docker', ['rm', '-f', peer, evil]);
+  await waitFor('all unwired', async () => JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout).filter((r: { networks: { state: string }[] }) => r.networks.some((n) => n.state !== 'failed')).length === 0);
+  await daemon.stop();
+  await assertNoLeftovers(t, d, net, [peer, evil]);
+});

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { CATALOG } from './catalog.js';
 import { DockcniError, InvalidInputError } from '../../errors.js';
-import { COMPOSE_SERVICE_LABEL, parseAliases, parseIps, parseMac, parseNetworkList, parsePorts } from '../../wiring/labels.js';
+import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, parseAliases, parseIps, parseMac, parseNetworkList, parsePorts } from '../../wiring/labels.js';
 import { contextFrom } from '../context.js';
 import { withDockerFlags, type DockerFlags } from '../flags.js';
 
@@ -53,7 +53,8 @@ export const attachCommand: CommandModule<object, Args> = {
     if (argv.publish.length > 0) first['portMappings'] = parsePorts('--publish', joined(argv.publish));
     const service = container.labels[COMPOSE_SERVICE_LABEL];
     const aliases = [...new Set([...(service === undefined ? [] : parseAliases(COMPOSE_SERVICE_LABEL, service)), ...(argv.alias.length > 0 ? parseAliases('--alias', joined(argv.alias)) : [])])];
-    const request = { networks: names.map((network, i) => ({ network, ifName: i === 0 && argv.ifname ? argv.ifname : free[i] ?? `eth${i}`, capabilityArgs: i === 0 ? first : {}, extraArgs: [], aliases })) };
+    const group = service === undefined ? undefined : `${container.labels[COMPOSE_PROJECT_LABEL] ?? ''}/${service}`;
+    const request = { networks: names.map((network, i) => ({ network, ifName: i === 0 && argv.ifname ? argv.ifname : free[i] ?? `eth${i}`, capabilityArgs: i === 0 ? first : {}, extraArgs: [], aliases, ...(group === undefined ? {} : { group }) })) };
     const target = { ...container, containerId: container.id, origin: 'attach' as const };
     const record = wired ? await ctx.wirer.attachNetworks(target, request) : await ctx.wirer.wire(target, request);
     for (const n of record.networks) process.stdout.write(`${container.name} ${n.ifName} ${n.network} ${n.addresses.join(',')}\n`);

@@ -16,10 +16,21 @@ test('hosts gets the container\'s names on its address, in place, keeping what w
   const dir = await containerDir(t);
   const hosts = path.join(dir, 'hosts');
   await writeFile(hosts, '127.0.0.1\tlocalhost\n');
-  await writeHosts(hosts, [['10.0.0.5', 'web', 'web.front']]);
-  t.is(await readFile(hosts, 'utf8'), '127.0.0.1\tlocalhost\n10.0.0.5\tweb web.front\t# dockcni\n');
+  await writeHosts(hosts, [['10.0.0.5', 'web', 'www']]);
+  t.is(await readFile(hosts, 'utf8'), '127.0.0.1\tlocalhost\n10.0.0.5\tweb www\t# dockcni\n');
   await writeHosts(hosts, [['10.0.0.6', 'web']]);
   t.is(await readFile(hosts, 'utf8'), '127.0.0.1\tlocalhost\n10.0.0.6\tweb\t# dockcni\n', 'its own line replaced, not added twice');
+});
+
+test('a line that is not one address and its names is never written, and the file stays as it was', async (t) => {
+  const dir = await containerDir(t);
+  const hosts = path.join(dir, 'hosts');
+  await writeFile(hosts, '127.0.0.1\tlocalhost\n');
+  for (const entry of [['10.0.0.5', 'web\n10.0.0.66 db'], ['10.0.0.5', 'a b'], ['10.0.0.5\n10.0.0.66', 'web'], ['10.0.0.5', 'localhost'], ['10.0.0.5', 'evil.example.com'], ['10.0.0.5'],
+    ['10.0.0.5', ...Array.from({ length: 10 }, (_, i) => `${'n'.repeat(60)}${i}`)]]) {
+    await t.throwsAsync(writeHosts(hosts, [entry]), { message: /refusing to write/ }, JSON.stringify(entry));
+  }
+  t.is(await readFile(hosts, 'utf8'), '127.0.0.1\tlocalhost\n');
 });
 
 test('a file the container replaced by a symlink is never followed', async (t) => {

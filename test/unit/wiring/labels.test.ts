@@ -17,10 +17,11 @@ test('networks become eth0, eth1…; bare options go to the first, suffixed ones
     'dockcni.args.back': 'FOO=bar',
     'dockcni.aliases.back': 'db,primary',
     'com.docker.compose.service': 'api',
+    'com.docker.compose.project': 'shop',
   });
   t.deepEqual(request, {
     networks: [
-      { network: 'front', ifName: 'eth0', extraArgs: [], aliases: ['api'], capabilityArgs: {
+      { network: 'front', ifName: 'eth0', extraArgs: [], aliases: ['api'], group: 'shop/api', capabilityArgs: {
         ips: ['10.1.0.5', 'fd00::5'], mac: '02:42:0a:01:00:05',
         portMappings: [
           { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
@@ -29,7 +30,7 @@ test('networks become eth0, eth1…; bare options go to the first, suffixed ones
         ],
         bandwidth: { ingressRate: 10_000_000, ingressBurst: 2147483647, egressRate: 5000, egressBurst: 64000 },
       } },
-      { network: 'back', ifName: 'eth1', extraArgs: [['FOO', 'bar']], aliases: ['api', 'db', 'primary'], capabilityArgs: { ips: ['10.2.0.5/24'] } },
+      { network: 'back', ifName: 'eth1', extraArgs: [['FOO', 'bar']], aliases: ['api', 'db', 'primary'], group: 'shop/api', capabilityArgs: { ips: ['10.2.0.5/24'] } },
     ],
   });
 });
@@ -60,8 +61,15 @@ test('a network name with ..', rejects, { 'dockcni.networks': 'a..b' }, /is inva
 test('a network outside --allow-networks', rejects, { 'dockcni.networks': 'front,admin' }, /network admin is not allowed on this host/, /ask for one of: front/, ['front']);
 test('a suffix naming no requested network', rejects, { 'dockcni.ip.back': '10.0.0.1' }, /network "back" is not in dockcni\.networks/, /add it to dockcni\.networks or fix the suffix/);
 test('an unknown dockcni label', rejects, { 'dockcni.ipp': '10.0.0.1' }, /unknown dockcni label/, /use dockcni\.networks or dockcni\.\{ip,mac,ports,bandwidth,args,aliases\}/);
-test('an alias that could start another hosts entry', rejects, { 'dockcni.aliases': 'db 10.0.0.1 evil' }, /"db 10\.0\.0\.1 evil" is not a host name/, /comma-separated/);
-test('an alias with a newline', rejects, { 'dockcni.aliases': 'db\nevil' }, /is not a host name/, /letters, digits/);
+test('an alias that could start another hosts entry', rejects, { 'dockcni.aliases': 'db 10.0.0.1 evil' }, /"db 10\.0\.0\.1 evil" holds white space/, /comma-separated/);
+test('an alias with a newline', rejects, { 'dockcni.aliases': 'db\nevil' }, /holds white space or "#"/, /letters, digits/);
+test('an alias that names a host outside the network', rejects, { 'dockcni.aliases': 'api.github.com' }, /has dots: peers resolve only single-label names/, /single names/);
+test('an alias that reads as an address', rejects, { 'dockcni.aliases': '0x7f000001' }, /reads as an IP address/, /single names/);
+test('the alias localhost', rejects, { 'dockcni.aliases': 'localhost' }, /is reserved/, /single names/);
+test('an ip6- alias', rejects, { 'dockcni.aliases': 'ip6-allnodes' }, /is reserved/, /single names/);
+test('an alias longer than a DNS label', rejects, { 'dockcni.aliases': 'a'.repeat(64) }, /is not a DNS label/, /single names/);
+test('more aliases than a network takes', rejects, { 'dockcni.aliases': 'a1,a2,a3,a4,a5,a6,a7,a8,a9' }, /more than 8 aliases/, /at most 8 per network/);
+test('more aliases than a network takes, over two labels', rejects, { 'dockcni.aliases': 'a1,a2,a3,a4,a5', 'dockcni.aliases.front': 'b1,b2,b3,b4' }, /more than 8 aliases/, /at most 8 per network/);
 test('an oversize value', rejects, { 'dockcni.ip': '1'.repeat(5000) }, /longer than 4096 characters/, /shorten it/);
 test('a network listed twice', rejects, { 'dockcni.networks': 'a,a' }, /listed twice/, /list each network once/);
 test('a bandwidth burst without a rate', rejects, { 'dockcni.bandwidth': 'ingressBurst=10k' }, /ingressBurst without ingressRate/, /add ingressRate/);
