@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 import { InvalidInputError } from '../errors.js';
 import { isValidNetworkName } from './conf.js';
@@ -18,6 +19,8 @@ export interface NetworkSpec {
   readonly internal: boolean;
   readonly ipam: 'host-local' | 'dhcp';
   readonly labels: Readonly<Record<string, string>>;
+  /** The bridge driver's Linux bridge [default: bridgeName(name)]. */
+  readonly bridge?: string | undefined;
 }
 
 /** Marks a conflist `networks create` wrote: `networks rm` removes only those without --force. */
@@ -75,9 +78,22 @@ export function pickSubnet(taken: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** A link name for the network's bridge: `dc-` and the name, cut to the kernel's 15 characters. */
-export function bridgeName(network: string): string {
-  return `dc-${network.replace(/[^a-zA-Z0-9_-]/g, '')}`.slice(0, 15);
+/**
+ * A link name for the network's bridge within the kernel's 15 characters: `dc-`, the start of the name
+ * and a hash of all of it, so that two names sharing their start (payments-internal, payments-internet)
+ * never share a bridge; a name `taken` (an existing link, another network's bridge) moves to the next hash.
+ */
+export function bridgeName(network: string, taken: ReadonlySet<string> = new Set()): string {
+  const base = `dc-${network.replace(/[^a-zA-Z0-9_-]/g, '').slice(0, 7)}-`;
+  for (let n = 0; ; n++) {
+    const name = `${base}${createHash('sha256').update(n === 0 ? network : `${network}#${n}`).digest('hex').slice(0, 15 - base.length)}`;
+    if (!taken.has(name)) return name;
+  }
+}
+
+/** The Linux bridges a network's plugins name (bridge plugin's `bridge`). */
+export function bridgesOf(list: NetworkConfigList): string[] {
+  return list.plugins.flatMap((p) => (typeof p['bridge'] === 'string' ? [p['bridge']] : []));
 }
 
 function check(spec: NetworkSpec): void {
@@ -126,7 +142,7 @@ export function conflistFor(spec: NetworkSpec): Record<string, unknown> {
   };
   const mtu = spec.mtu === undefined ? {} : { mtu: spec.mtu };
   const main = {
-    bridge: { type: 'bridge', bridge: bridgeName(spec.name), isGateway: !spec.internal, ipMasq: !spec.internal, hairpinMode: true, ...mtu, capabilities: { ips: true, mac: true }, ipam },
+    bridge: { type: 'bridge', bridge: spec.bridge ?? bridgeName(spec.name), isGateway: !spec.internal, ipMasq: !spec.internal, hairpinMode: true, ...mtu, capabilities: { ips: true, mac: true }, ipam },
     macvlan: { type: 'macvlan', master: spec.parent, mode: 'bridge', ...mtu, capabilities: { ips: true, mac: true }, ipam },
     ipvlan: { type: 'ipvlan', master: spec.parent, mode: 'l2', ...mtu, capabilities: { ips: true }, ipam },
     ptp: { type: 'ptp', ipMasq: !spec.internal, ...mtu, capabilities: { ips: true }, ipam },

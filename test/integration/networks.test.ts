@@ -1,17 +1,26 @@
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { ExecutionContext } from 'ava';
 import { dockcni, hostTest, sh, uid } from '../helpers/host.js';
-import { addressOf, container, dirs, pingFrom, startDaemon, waitFor } from '../helpers/docker.js';
+import { addressOf, container, dirs, pingFrom, startDaemon, waitFor, type Dirs } from '../helpers/docker.js';
 
 const test = hostTest();
+
+interface Created { readonly subnets: string[]; readonly file: string; readonly bridge?: string }
+
+/** `dockcni networks create NAME ARGS -o json`; the bridge it names is deleted when the test ends. */
+async function create(t: ExecutionContext, d: Dirs, name: string, args: string[] = []): Promise<Created> {
+  const created = JSON.parse((await dockcni(['networks', 'create', name, ...args, '-o', 'json', ...d.flags])).stdout) as Created;
+  if (created.bridge !== undefined) t.teardown(async () => { await sh('ip', ['link', 'del', created.bridge ?? ''], { reject: false }); });
+  return created;
+}
 
 test('networks create: a bridge on a free subnet that containers use and talk on; rm refuses while attached, then removes file and bridge', async (t) => {
   const d = await dirs(t);
   const name = uid('nc');
-  const created = JSON.parse((await dockcni(['networks', 'create', name, '-o', 'json', ...d.flags])).stdout) as { subnets: string[]; file: string };
+  const created = await create(t, d, name);
   t.regex(created.subnets[0] ?? '', /^10\.220\.\d+\.0\/24$/);
-  t.teardown(async () => { await sh('ip', ['link', 'del', `dc-${name}`.slice(0, 15)], { reject: false }); });
   t.is((await import('node:fs')).statSync(created.file).mode & 0o777, 0o644);
   const ls = (await dockcni(['networks', 'ls', ...d.flags])).stdout;
   t.regex(ls, new RegExp(`^${name} +bridge +${created.subnets[0]?.replace(/\./g, '\\.')} +0 `, 'm'));
@@ -28,16 +37,15 @@ test('networks create: a bridge on a free subnet that containers use and talk on
   const forced = await dockcni(['networks', 'rm', name, '--force', ...d.flags]);
   t.regex(forced.stdout, new RegExp(`removed ${name} .*, detached `));
   t.false(existsSync(created.file));
-  t.is((await sh('ip', ['link', 'show', `dc-${name}`.slice(0, 15)], { reject: false })).exitCode, 1, 'its bridge is gone too');
+  t.is((await sh('ip', ['link', 'show', created.bridge ?? ''], { reject: false })).exitCode, 1, 'its bridge is gone too');
 });
 
 test('networks create: dual stack, --internal (no way out), and macvlan on a parent link', async (t) => {
   const d = await dirs(t);
   const dual = uid('nd');
-  await dockcni(['networks', 'create', dual, '--subnet', '10.220.201.0/24', '--subnet', 'fd00:dc:201::/64', ...d.flags]);
+  await create(t, d, dual, ['--subnet', '10.220.201.0/24', '--subnet', 'fd00:dc:201::/64']);
   const internal = uid('ni');
-  await dockcni(['networks', 'create', internal, '--subnet', '10.220.202.0/24', '--internal', ...d.flags]);
-  for (const n of [dual, internal]) t.teardown(async () => { await sh('ip', ['link', 'del', `dc-${n}`.slice(0, 15)], { reject: false }); });
+  await create(t, d, internal, ['--subnet', '10.220.202.0/24', '--internal']);
   const c = await container(t, ['--network', 'none', '--sysctl', 'net.ipv6.conf.all.disable_ipv6=0']);
   await dockcni(['attach', c, '--network', dual, '--network', internal, ...d.flags]);
   const addrs = (await sh('docker', ['exec', c, 'ip', '-o', 'addr'])).stdout;
@@ -69,8 +77,7 @@ test('networks create: dual stack, --internal (no way out), and macvlan on a par
 test('networks create refuses, naming the clash: a taken name, another CNI network, a Docker network, a host route, a missing parent; rm leaves hand-written files alone', async (t) => {
   const d = await dirs(t);
   const first = uid('nr');
-  await dockcni(['networks', 'create', first, '--subnet', '10.220.210.0/24', ...d.flags]);
-  t.teardown(async () => { await sh('ip', ['link', 'del', `dc-${first}`.slice(0, 15)], { reject: false }); });
+  await create(t, d, first, ['--subnet', '10.220.210.0/24']);
   // A route of the host's: a link of the test's own with an address.
   const link = uid('dcrt');
   await sh('ip', ['link', 'add', link, 'type', 'veth', 'peer', 'name', `${link}p`]);
@@ -102,8 +109,7 @@ test('one network at a time: attach adds eth1, eth2 to a wired container; detach
   const d = await dirs(t);
   const [a, b, c] = [uid('n1'), uid('n2'), uid('n3')];
   for (const [i, n] of [a, b, c].entries()) {
-    await dockcni(['networks', 'create', n, '--subnet', `10.220.${220 + i}.0/24`, ...d.flags]);
-    t.teardown(async () => { await sh('ip', ['link', 'del', `dc-${n}`.slice(0, 15)], { reject: false }); });
+    await create(t, d, n, ['--subnet', `10.220.${220 + i}.0/24`]);
   }
   const daemon = await startDaemon(t, d);
   const ctr = await container(t, ['--network', 'none', '-l', `dockcni.networks=${a}`]);
@@ -128,4 +134,36 @@ test('one network at a time: attach adds eth1, eth2 to a wired container; detach
   await sh('docker', ['rm', '-f', ctr]);
   await waitFor('unwired', async () => !existsSync(path.join(d.root, 'state/attachments', `${ctr}.json`)));
   for (const n of [a, b, c]) await dockcni(['networks', 'rm', n, ...d.flags]);
+});
+
+test('two networks whose names share their first 15 characters get bridges of their own; rm deletes a bridge only when nothing else uses it', async (t) => {
+  const d = await dirs(t);
+  const stem = uid('payments');
+  const [internal, internet] = [`${stem}-internal`, `${stem}-internet`];
+  const a = await create(t, d, internal, ['--subnet', '10.220.230.0/24']);
+  const b = await create(t, d, internet, ['--subnet', '10.220.231.0/24']);
+  t.truthy(a.bridge);
+  t.not(a.bridge, b.bridge, 'one bridge each');
+  t.true((a.bridge ?? '').length <= 15);
+  const [x, y] = [await container(t, ['--network', 'none']), await container(t, ['--network', 'none'])];
+  await dockcni(['attach', x, '--network', internal, ...d.flags]);
+  await dockcni(['attach', y, '--network', internet, ...d.flags]);
+  await dockcni(['detach', x, ...d.flags]);
+  await dockcni(['networks', 'rm', internal, ...d.flags]);
+  t.is((await sh('ip', ['link', 'show', a.bridge ?? ''], { reject: false })).exitCode, 1, 'its own bridge went');
+  t.is((await sh('ip', ['link', 'show', b.bridge ?? ''])).exitCode, 0, 'the other network\'s bridge stays');
+  t.true(await pingFrom(y, (await addressOf(y) ?? '').replace(/\.\d+$/, '.1')), 'and its container still reaches its gateway');
+  // A hand-written network on the same bridge keeps it when the created one goes.
+  await writeFile(path.join(d.confDir, '60-shared.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: `${stem}-shared`, plugins: [{ type: 'bridge', bridge: b.bridge, ipam: { type: 'host-local', subnet: '10.220.232.0/24' } }] }));
+  await dockcni(['detach', y, ...d.flags]);
+  const removed = await dockcni(['networks', 'rm', internet, ...d.flags]);
+  t.regex(removed.stdout, new RegExp(`kept bridge ${b.bridge}: used by network ${stem}-shared`));
+  t.is((await sh('ip', ['link', 'show', b.bridge ?? ''])).exitCode, 0);
+  // A created name that would take an existing link's name takes the next one.
+  const taken = await create(t, d, `${stem}-x`, ['--subnet', '10.220.233.0/24']);
+  await dockcni(['networks', 'rm', `${stem}-x`, ...d.flags]);
+  await sh('ip', ['link', 'add', taken.bridge ?? '', 'type', 'bridge']);
+  const moved = await create(t, d, `${stem}-x`, ['--subnet', '10.220.233.0/24']);
+  t.not(moved.bridge, taken.bridge, 'a link of that name exists: another bridge name');
+  await dockcni(['networks', 'rm', `${stem}-x`, ...d.flags]);
 });

@@ -5,9 +5,9 @@ import { DEFAULT_NETWORK_NAME, defaultNetwork } from '../../cni/default-network.
 import type { NetworkConfigList } from '../../cni/types.js';
 import { validateConfDir, validateNetwork } from '../../cni/validate.js';
 import { DockcniError, InvalidInputError } from '../../errors.js';
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { CREATED_BY, conflistFor, overlap, pickSubnet, SUBNET_POOL, subnetsOf, type NetworkSpec } from '../../cni/network-spec.js';
+import { bridgeName, bridgesOf, CREATED_BY, conflistFor, overlap, pickSubnet, SUBNET_POOL, subnetsOf, type NetworkSpec } from '../../cni/network-spec.js';
 import { writeFileAtomic } from '../../fs-atomic.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
 import { hostRoutes } from '../../wiring/host-routes.js';
@@ -145,9 +145,11 @@ const create: CommandModule<object, CreateArgs> = {
     const taken = await takenSubnets(argv, networks);
     const subnets = argv.subnet.length > 0 || argv.ipam === 'dhcp' ? argv.subnet : [pickSubnet(taken.map((x) => x.subnet)) ?? ''];
     if (subnets.includes('')) throw new DockcniError('already-exists', `no free /24 left in ${SUBNET_POOL}`, { fix: 'give --subnet' });
+    // A bridge of its own: no link of the host and no other network's bridge has its name.
+    const bridge = argv.driver === 'bridge' ? bridgeName(argv.network, new Set([...readdirSync('/sys/class/net'), ...networks.flatMap(bridgesOf)])) : undefined;
     const spec: NetworkSpec = {
       name: argv.network, driver: argv.driver, subnets, gateways: argv.gateway, ipRange: argv.ipRange, parent: argv.parent, mtu: argv.mtu,
-      internal: argv.internal, ipam: argv.ipam, labels,
+      internal: argv.internal, ipam: argv.ipam, labels, bridge,
     };
     const conf = conflistFor(spec);
     for (const subnet of subnets) {
@@ -161,8 +163,8 @@ const create: CommandModule<object, CreateArgs> = {
     if (existsSync(file)) throw new DockcniError('already-exists', `${file} already exists`, { fix: 'remove it, or pick another name' });
     // Config files are read by every CNI runtime of the host: world-readable, like the examples.
     await writeFileAtomic(file, `${JSON.stringify(conf, null, 2)}\n`, { file: 0o644, dir: 0o755 });
-    if (argv.output === 'json') process.stdout.write(`${JSON.stringify({ name: argv.network, driver: argv.driver, subnets, file }, null, 2)}\n`);
-    else process.stdout.write(`${argv.network}: ${argv.driver} ${subnets.join(', ') || '(dhcp)'} → ${file}\n`);
+    if (argv.output === 'json') process.stdout.write(`${JSON.stringify({ name: argv.network, driver: argv.driver, subnets, file, ...(bridge === undefined ? {} : { bridge }) }, null, 2)}\n`);
+    else process.stdout.write(`${argv.network}: ${argv.driver} ${subnets.join(', ') || '(dhcp)'}${bridge === undefined ? '' : ` on bridge ${bridge}`} → ${file}\n`);
   },
 };
 
@@ -199,13 +201,20 @@ const rm: CommandModule<object, RmArgs> = {
         for (const r of attached) await ctx.wirer.unwire(r.containerId);
       }
       unlinkSync(list.source);
-      // The bridge the plugin made for this network goes with it (the plugin never deletes it).
-      const bridge = (raw as { plugins?: { type?: string; bridge?: string }[] }).plugins?.find((p) => p.type === 'bridge')?.bridge;
-      if (raw.dockcni?.createdBy === CREATED_BY && bridge !== undefined && existsSync(`/sys/class/net/${bridge}`)) {
-        const { execa } = await import('execa');
-        await execa('ip', ['link', 'del', bridge]);
+      // The bridge the plugin made for this network goes with it (the plugin never deletes it), unless
+      // another network names it too or an interface is still on it (a container, or what someone else put there).
+      const kept: string[] = [];
+      for (const bridge of raw.dockcni?.createdBy === CREATED_BY ? bridgesOf(list) : []) {
+        if (!existsSync(`/sys/class/net/${bridge}`)) continue;
+        const sharers = listing.networks.filter((n) => n.name !== name && bridgesOf(n).includes(bridge)).map((n) => `network ${n.name}`);
+        const ports = readdirSync(`/sys/class/net/${bridge}/brif`).map((p) => `interface ${p}`);
+        if (sharers.length + ports.length > 0) kept.push(`kept bridge ${bridge}: used by ${[...sharers, ...ports].join(', ')}`);
+        else {
+          const { execa } = await import('execa');
+          await execa('ip', ['link', 'del', bridge]);
+        }
       }
-      process.stdout.write(`removed ${name} (${list.source})${attached.length > 0 ? `, detached ${attached.map((r) => r.name).join(', ')}` : ''}\n`);
+      process.stdout.write(`removed ${name} (${list.source})${attached.length > 0 ? `, detached ${attached.map((r) => r.name).join(', ')}` : ''}${kept.map((k) => `; ${k}`).join('')}\n`);
     }
   },
 };
