@@ -208,6 +208,9 @@ async function leftoverChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
 export async function runtimeCheck(ctx: Pick<DoctorDeps, 'docker'>, daemonJson = DEFAULT_DAEMON_JSON): Promise<CheckResult[]> {
   const s = await runtimeStatus(ctx.docker, DEFAULT_RUNTIME_NAME, daemonJson);
   if (s.entry === undefined) return [ok('runtime', `not installed (optional: \`dockcni runtime install\` wires containers before their first instruction)`)];
+  if (s.untrusted.length > 0) {
+    return [fail('runtime', `dockerd runs ${s.entry.path} as root on every container start, and others can change what it runs: ${s.untrusted.join('; ')}`, 'chown root and chmod go-w the paths named, or reinstall dockcni where only root can write, then `dockcni runtime install` again')];
+  }
   if (s.registered && s.answering) return [ok('runtime', `${s.name} installed${s.isDefault ? ' as the default runtime' : ''} and answering (${s.entry.path})`)];
   const why = !s.registered ? `${daemonJson} names ${s.name} but dockerd does not list it` : `${s.name} does not answer: ${s.problem ?? 'unknown'}`;
   return [fail('runtime', why, 'run `dockcni runtime install` again (it rewrites the entry and reloads dockerd); `dockcni runtime status` shows the details')];

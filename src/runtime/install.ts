@@ -1,11 +1,13 @@
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { chownSync, existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { DockerClient } from '../docker/docker-client.js';
 import { describeError, DockcniError } from '../errors.js';
 import { writeFileAtomic } from '../fs-atomic.js';
 import { runtimeArgs, type RuntimeOptions } from './invocation.js';
+import { checkTrustedPaths, untrustedPathProblems } from './trusted-paths.js';
 
 const run = promisify(execFile);
 
@@ -62,25 +64,43 @@ function readDaemonJson(file: string): { config: DaemonJson; existed: boolean } 
   return { config: parsed as DaemonJson, existed: true };
 }
 
-/** Every other key and runtime kept; written atomically, the previous file kept beside it. */
+/**
+ * Every other key and runtime kept; written atomically, with the mode and owner it had (a 0600 file
+ * stays 0600). A daemon.json that is a symlink is written through to the file it names (the link
+ * stays); the backup beside it is a new file, never written through a link that someone put there.
+ */
 async function writeDaemonJson(file: string, existed: boolean, next: DaemonJson): Promise<string | undefined> {
+  const real = existed ? realpathSync(file) : file;
+  const before = existed ? statSync(real) : undefined;
+  const mode = before === undefined ? 0o644 : before.mode & 0o7777;
   const backup = existed ? `${file}.dockcni-backup` : undefined;
-  if (backup !== undefined) copyFileSync(file, backup);
-  await writeFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`, { file: 0o644, dir: 0o755 });
+  const keepOwner = (written: string) => { if (before !== undefined && (before.uid !== 0 || before.gid !== 0)) chownSync(written, before.uid, before.gid); };
+  if (backup !== undefined) {
+    // rename() replaces a link at the backup's path instead of following it.
+    await writeFileAtomic(backup, readFileSync(real), { file: mode, dir: 0o755 });
+    keepOwner(backup);
+  }
+  await writeFileAtomic(real, `${JSON.stringify(next, null, 2)}\n`, { file: mode, dir: 0o755 });
+  keepOwner(real);
   return backup;
 }
 
-/** dockerd's pid: from its pid file, else the one process named dockerd. */
-export function dockerdPid(): number {
-  const fromFile = existsSync(DOCKERD_PID_FILE) ? Number(readFileSync(DOCKERD_PID_FILE, 'utf8').trim()) : NaN;
-  if (Number.isInteger(fromFile) && fromFile > 0 && existsSync(`/proc/${fromFile}`)) return fromFile;
-  const found = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-    try {
-      return readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'dockerd';
-    } catch {
-      return false; // exited while being listed
-    }
-  });
+const isDockerd = (pid: number): boolean => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'dockerd' || path.basename(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '') === 'dockerd';
+  } catch {
+    return false; // no such process (a stale pid file), or it exited while being read
+  }
+};
+
+/**
+ * dockerd's pid: from its pid file when that process is dockerd (a stale file can name any process,
+ * which must never get the SIGHUP), else the one process named dockerd.
+ */
+export function dockerdPid(pidFile = DOCKERD_PID_FILE): number {
+  const fromFile = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) : NaN;
+  if (Number.isInteger(fromFile) && fromFile > 0 && isDockerd(fromFile)) return fromFile;
+  const found = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => isDockerd(Number(p)));
   if (found.length !== 1) {
     throw new DockcniError('not-running', found.length === 0 ? 'no dockerd process found to reload' : `${found.length} dockerd processes: cannot tell which one to reload`, {
       fix: 'reload it yourself: systemctl reload docker (or kill -HUP <dockerd pid>)',
@@ -116,9 +136,17 @@ export interface InstallOptions {
   readonly reload: boolean;
 }
 
+/** What dockerd runs as root on each container start through this entry: the script, its Node entry, Node and runc. */
+function chainOf(entry: RuntimeEntry): string[] {
+  const option = (name: string) => entry.runtimeArgs?.find((a) => a.startsWith(`--dockcni-${name}=`))?.slice(`--dockcni-${name}=`.length);
+  const entryBeside = existsSync(entry.path) ? path.join(path.dirname(realpathSync(entry.path)), '../dist/runtime/main.mjs') : RUNTIME_ENTRY;
+  return [entry.path, entryBeside, ...[option('node'), option('runc')].filter((p): p is string => p !== undefined)];
+}
+
 export async function installRuntime(o: InstallOptions): Promise<RuntimeChange> {
   const { config, existed } = readDaemonJson(o.daemonJson);
   const entry: RuntimeEntry = { path: RUNTIME_SCRIPT, runtimeArgs: runtimeArgs(o.runtime) };
+  checkTrustedPaths(chainOf(entry));
   const next: DaemonJson = { ...config, runtimes: { ...config.runtimes, [o.name]: entry } };
   if (o.makeDefault) next['default-runtime'] = o.name;
   const changed = JSON.stringify(next) !== JSON.stringify(config);
@@ -157,6 +185,8 @@ export interface RuntimeStatus {
   /** `<path> <runtimeArgs> --version` answered (the script, and runc through it), and its Node half loads its wiring modules. */
   readonly answering: boolean;
   readonly problem?: string | undefined;
+  /** Paths on the chain dockerd runs as root that someone other than root can change. */
+  readonly untrusted: readonly string[];
 }
 
 export async function runtimeStatus(docker: DockerClient, name: string, daemonJson: string): Promise<RuntimeStatus> {
@@ -183,5 +213,6 @@ export async function runtimeStatus(docker: DockerClient, name: string, daemonJs
       problem = `${entry.path} --version failed: ${describeError(error)}`;
     }
   }
-  return { name, daemonJson, entry, registered, isDefault, answering, problem };
+  const untrusted = entry === undefined ? [] : untrustedPathProblems(chainOf(entry));
+  return { name, daemonJson, entry, registered, isDefault, answering, problem, untrusted };
 }

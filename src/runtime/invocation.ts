@@ -1,5 +1,8 @@
+import path from 'node:path';
+import { isValidNetworkName } from '../cni/conf.js';
 import { InvalidInputError } from '../errors.js';
 import type { PathFlags } from '../paths.js';
+import { commaSet } from '../wiring/labels.js';
 
 /**
  * One call of the runtime, as Docker's shim makes it: dockcni's own options (daemon.json's
@@ -55,9 +58,32 @@ export function optionsProblem(invocation: Invocation): InvalidInputError | unde
   return new InvalidInputError('runtime option', invocation.unknownOptions.join(' '), `not one of ${Object.keys(OPTION_NAMES).map((f) => `${PREFIX}${f}=…`).join(', ')}`, 'correct runtimeArgs in daemon.json, or run `dockcni runtime install` again');
 }
 
-/** `runtimeArgs` for the options given: the inverse of the parsing below. */
+/**
+ * dockerd writes a shell wrapper for a runtime with runtimeArgs and pastes them into it unquoted: a
+ * space splits an option, and a shell character runs as root on every container start. No quoting
+ * survives that, so a value holds none of them.
+ */
+const SCRIPT_SAFE = /^[A-Za-z0-9_./:,=@%+-]*$/;
+const PATH_OPTIONS = new Set<keyof RuntimeOptions>(['confDir', 'cacheDir', 'stateDir', 'runDir', 'dockerRoot', 'timingFile', 'node', 'runc']);
+
+/** One option's value as runtimeArgs may carry it, checked against what the flag accepts. */
+function checkedValue(flag: string, key: keyof RuntimeOptions, raw: string): string {
+  const bad = (reason: string, fix: string): never => { throw new InvalidInputError(`--${flag}`, raw, reason, fix); };
+  const value = key === 'allowNetworks' || key === 'allowArgs' ? [...commaSet(raw)].join(',') : raw;
+  if (!SCRIPT_SAFE.test(value)) bad('dockerd puts runtime options into a shell script unquoted: white space or shell characters would split it or run as root', 'use only letters, digits and _ . / : , = @ % + - (a path without spaces)');
+  if (PATH_OPTIONS.has(key) && !path.isAbsolute(value)) bad('not an absolute path', 'give the full path: the runtime runs from dockerd\'s working directory');
+  if (key === 'cniPath' && value.split(':').some((d) => !path.isAbsolute(d))) bad('not a list of absolute directories', 'write e.g. /opt/cni/bin:/usr/lib/cni');
+  if (key === 'allowNetworks') for (const n of commaSet(value)) if (!isValidNetworkName(n)) bad(`${JSON.stringify(n)} is not a network name`, 'list names as `dockcni networks ls` shows them, comma-separated');
+  if (key === 'allowArgs') for (const k of commaSet(value)) if (!/^[A-Za-z0-9_-]+$/.test(k)) bad(`${JSON.stringify(k)} is not a CNI_ARGS key`, 'list keys such as FOO,BAR, comma-separated');
+  return value;
+}
+
+/** `runtimeArgs` for the options given: the inverse of the parsing below, each value checked. */
 export function runtimeArgs(options: RuntimeOptions): string[] {
-  return Object.entries(OPTION_NAMES).flatMap(([flag, key]) => (options[key] === undefined ? [] : [`${PREFIX}${flag}=${options[key]}`]));
+  return Object.entries(OPTION_NAMES).flatMap(([flag, key]) => {
+    const value = options[key];
+    return value === undefined ? [] : [`${PREFIX}${flag}=${checkedValue(flag, key, value)}`];
+  });
 }
 
 export function parseInvocation(argv: readonly string[]): Invocation {
