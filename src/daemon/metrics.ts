@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { InvalidInputError } from '../errors.js';
 
 const BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -79,19 +79,35 @@ export function parseMetricsAddr(value: string): { host: string; port: number } 
 /** A scraper needs one connection at a time; past these, a local process cannot hold the root daemon's sockets. */
 export const METRICS_MAX_CONNECTIONS = 16;
 export const METRICS_TIMEOUT_MS = 5000;
+/** A client that opened a connection and has not sent its request headers within this is dropped. */
+export const METRICS_HEADERS_TIMEOUT_MS = 2000;
 
 export async function serveMetrics(metrics: Metrics, addr: string): Promise<{ server: Server; address: AddressInfo }> {
   const { host, port } = parseMetricsAddr(addr);
-  const server = createServer({ requestTimeout: METRICS_TIMEOUT_MS, headersTimeout: METRICS_TIMEOUT_MS, keepAliveTimeout: 1000 }, (req, res) => {
+  const server = createServer({ requestTimeout: METRICS_TIMEOUT_MS, headersTimeout: METRICS_HEADERS_TIMEOUT_MS, keepAliveTimeout: 1000, connectionsCheckingInterval: 500 }, (req, res) => {
+    busy.add(req.socket);
+    req.socket.setTimeout(METRICS_TIMEOUT_MS);
+    res.once('close', () => { busy.delete(req.socket); });
     if (req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render());
     } else if (req.url === '/healthz') {
       res.writeHead(metrics.healthy ? 200 : 503).end(metrics.healthy ? 'ok\n' : 'not connected to Docker\n');
     } else res.writeHead(404).end();
   });
-  server.maxConnections = METRICS_MAX_CONNECTIONS;
-  // An idle or trickling connection is closed, not kept: requestTimeout alone leaves an idle socket open.
-  server.setTimeout(METRICS_TIMEOUT_MS, (socket) => socket.destroy());
+  // Connections in the order they came, and those with a request in flight. Past the cap, the oldest
+  // connection with nothing in flight makes room for the new one: clients that connect and never ask
+  // cannot lock a scraper or a health check out.
+  const open = new Set<Socket>();
+  const busy = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    // Node's own headersTimeout does not cover a connection that never sends a byte.
+    socket.setTimeout(METRICS_HEADERS_TIMEOUT_MS, () => socket.destroy());
+    socket.once('close', () => { open.delete(socket); busy.delete(socket); });
+    if (open.size <= METRICS_MAX_CONNECTIONS) return;
+    const idle = [...open].find((s) => s !== socket && !busy.has(s));
+    (idle ?? socket).destroy();
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, resolve);

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import test from 'ava';
-import { METRICS_MAX_CONNECTIONS, METRICS_TIMEOUT_MS, Metrics, parseMetricsAddr, serveMetrics } from '../../../src/daemon/metrics.js';
+import { METRICS_HEADERS_TIMEOUT_MS, METRICS_MAX_CONNECTIONS, Metrics, parseMetricsAddr, serveMetrics } from '../../../src/daemon/metrics.js';
 
 const open = (port: number) => new Promise<Socket>((resolve, reject) => { const s = connect(port, '127.0.0.1', () => resolve(s)); s.once('error', reject); });
 const closed = (s: Socket) => new Promise<boolean>((resolve) => { if (s.destroyed) resolve(true); s.once('close', () => resolve(true)); });
@@ -24,11 +24,32 @@ test('a local process cannot hold the metrics server\'s sockets: connections are
   t.teardown(() => { server.close(); });
   const sockets = await Promise.all(Array.from({ length: METRICS_MAX_CONNECTIONS + 4 }, () => open(address.port)));
   t.teardown(() => { for (const s of sockets) s.destroy(); });
-  const over = await Promise.race([Promise.all(sockets.slice(METRICS_MAX_CONNECTIONS).map(closed)), new Promise((r) => setTimeout(() => r(false), 2000))]);
-  t.truthy(over, 'the connections past the cap are closed at once');
+  const over = await Promise.race([Promise.all(sockets.slice(0, 4).map(closed)), new Promise((r) => setTimeout(() => r(false), 2000))]);
+  t.truthy(over, 'past the cap, the oldest idle connections are closed at once');
   const started = Date.now();
-  await closed(sockets[0]!);
-  t.true(Date.now() - started <= METRICS_TIMEOUT_MS + 1000, 'an idle connection is closed after the timeout');
+  await closed(sockets[4]!);
+  t.true(Date.now() - started <= METRICS_HEADERS_TIMEOUT_MS + 1000, 'a connection that sends no request is closed after the headers timeout');
+});
+
+test('idle connections that never send a request do not keep /healthz and /metrics from answering', async (t) => {
+  const metrics = new Metrics();
+  metrics.healthy = true;
+  const { server, address } = await serveMetrics(metrics, '0');
+  t.teardown(() => { server.close(); });
+  const idle = await Promise.all(Array.from({ length: METRICS_MAX_CONNECTIONS }, () => open(address.port)));
+  t.teardown(() => { for (const s of idle) s.destroy(); });
+  const get = async (p: string) => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 1500);
+    try {
+      const r = await fetch(`http://127.0.0.1:${address.port}${p}`, { signal: controller.signal });
+      return `${r.status} ${await r.text()}`;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  t.is(await get('/healthz'), '200 ok\n', 'answered while sixteen idle connections are open');
+  t.regex(await get('/metrics'), /^200 .*dockcni_up 1/s);
 });
 
 test('--metrics-addr: a bare port is loopback; a bad value names the flag', (t) => {
