@@ -20,6 +20,7 @@ import { asTarget, hostListener, hostSockets, overlaps, type HostSocket } from '
 import { NETWORKS_LABEL, parseLabels, type PortMapping } from '../wiring/labels.js';
 import type { HostLeftover } from '../gc/host-leftovers.js';
 import { DEFAULT_DAEMON_JSON, DEFAULT_RUNTIME_NAME, runtimeStatus } from '../runtime/install.js';
+import { identityWays } from '../wiring/kept-identity.js';
 
 /** What the checks look at; the CLI's context provides it. */
 export interface DoctorDeps {
@@ -216,6 +217,17 @@ export async function runtimeCheck(ctx: Pick<DoctorDeps, 'docker'>, daemonJson =
   return [fail('runtime', why, 'run `dockcni runtime install` again (it rewrites the entry and reloads dockerd); `dockcni runtime status` shows the details')];
 }
 
+/** Networks on which a repair (the health loop, `dockcni reload`) cannot ask for the addresses or MAC a container had. */
+export function repairChecks(networks: readonly NetworkConfigList[]): CheckResult[] {
+  const results = networks.flatMap((list) => {
+    const ways = identityWays(list);
+    const lost = [...(ways.address === 'none' ? ['addresses'] : []), ...(ways.mac === 'none' ? ['MACs'] : [])];
+    return lost.length === 0 ? [] : [warn('repairs', `network ${list.name} (${list.source}): a repair may change its containers' ${lost.join(' and ')}: no "ips"/"mac" capability, and its plugins take no IP=/MAC= CNI_ARGS`,
+      `add "capabilities": {${[...(ways.address === 'none' ? ['"ips": true'] : []), ...(ways.mac === 'none' ? ['"mac": true'] : [])].join(', ')}} to the plugin that handles them, if it supports them`)];
+  });
+  return results.length > 0 ? results : [ok('repairs', 'every network lets a repair keep its containers\' addresses and MACs')];
+}
+
 export async function runChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
   const { results, reachable } = await dockerChecks(ctx);
   const listing = loadConfDir(ctx.paths.confDir);
@@ -223,6 +235,7 @@ export async function runChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
   results.push(...await guard('network config', () => configChecks(ctx, listing.networks)));
   results.push(...await guard('kernel', () => kernelChecks(listing.networks)));
   results.push(...await guard('host', hostChecks));
+  results.push(...repairChecks(listing.networks));
   if (reachable) {
     results.push(...await guard('host ports', () => portChecks(ctx)));
     results.push(...await guard('leftovers', () => leftoverChecks(ctx)));

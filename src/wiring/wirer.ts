@@ -12,6 +12,8 @@ import { asTarget, hostListener, hostSockets, overlaps } from './host-ports.js';
 import { identityArgs, type PortMapping, type WireRequest } from './labels.js';
 import { checkRequestedAddresses, checkRequestedMac } from './requested-addresses.js';
 import { checkClaims, publishedNames } from './host-names.js';
+import { keptIdentity } from './kept-identity.js';
+import type { CniArgs } from '../cni/args.js';
 import type { HostFirewall } from './host-firewall.js';
 import type { NetnsPins } from './netns-pins.js';
 
@@ -191,7 +193,7 @@ export class Wirer {
   /**
    * Rebuilds one attachment found broken (its rules flushed, its bridge or veth deleted): DEL from the
    * cache, then ADD with the same interface, and the same addresses and MAC where the network lets
-   * them be asked for (`ips`, `mac`). `stillBroken` is asked again under the container's lock, so a
+   * them be asked for (`ips`, `mac`, else CNI_ARGS IP=/MAC=: kept-identity.ts), and says when it cannot. `stillBroken` is asked again under the container's lock, so a
    * repair that someone else finished meanwhile touches nothing. A failed repair leaves the attachment
    * `failed`, with the reason, for the next round.
    */
@@ -205,12 +207,12 @@ export class Wirer {
       const before = attachment.addresses.join(',');
       try {
         if (list === undefined) throw new NetworkNotFoundError(network, this.options.confDir);
+        const kept = keptIdentity(list, attachment);
+        if (kept.unkept.length > 0) {
+          this.options.onWarning(`repairing container ${record.name} on network ${network}: its ${kept.unkept.join(' and ')} may change (${attachment.addresses.join(', ')}${attachment.mac === undefined ? '' : `, ${attachment.mac}`}): the network declares no "ips"/"mac" capability and its plugins take no IP=/MAC= CNI_ARGS; add "capabilities": {"ips": true, "mac": true} to its main plugin to keep them`);
+        }
         await this.options.engine.del(network, this.rt(record, attachment), list);
-        const pinned = { ...attachment.capabilityArgs };
-        const declares = (cap: string) => list.plugins.some((p) => p.capabilities?.[cap] === true);
-        if (declares('ips') && attachment.addresses.length > 0) pinned['ips'] = [...attachment.addresses];
-        if (declares('mac') && attachment.mac !== undefined) pinned['mac'] = attachment.mac;
-        await this.addOne(record, attachment, list, pinned);
+        await this.addOne(record, attachment, list, kept.capabilityArgs, kept.args);
       } catch (error) {
         attachment.state = 'failed';
         attachment.error = `repair failed: ${describeError(error)}`;
@@ -405,8 +407,9 @@ export class Wirer {
    * ADD one network; the attachment takes the addresses and MAC of its interface from the result.
    * `capabilityArgs`: instead of the attachment's own (a repair asks for the addresses it had).
    */
-  private async addOne(record: AttachmentRecord, attachment: NetworkAttachment, list: NetworkConfigList, capabilityArgs = attachment.capabilityArgs): Promise<CniResult> {
-    const result = await this.options.engine.add(list, { ...this.rt(record, attachment), capabilityArgs, netnsPid: record.pid });
+  private async addOne(record: AttachmentRecord, attachment: NetworkAttachment, list: NetworkConfigList, capabilityArgs = attachment.capabilityArgs, extraArgs: CniArgs = []): Promise<CniResult> {
+    const rt = this.rt(record, attachment);
+    const result = await this.options.engine.add(list, { ...rt, args: [...rt.args, ...extraArgs], capabilityArgs, netnsPid: record.pid });
     const ifIndex = result.interfaces?.findIndex((f) => f.name === attachment.ifName && f.sandbox);
     attachment.addresses = (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex).map((ip) => ip.address);
     attachment.mac = ifIndex === undefined || ifIndex < 0 ? undefined : result.interfaces?.[ifIndex]?.mac;

@@ -174,3 +174,32 @@ test('dockerd restarted with live-restore: the containers keep running, and talk
   await daemon.stop();
   await assertNoLeftovers(t, d, net, [a, b]);
 });
+
+test('a repair keeps addresses and MACs on a network that declares no ips or mac capability (host-local and bridge read IP= and MAC=); doctor names a network where nothing can', async (t) => {
+  const d = await dirs(t);
+  const bridge = `dcbr${Math.random().toString(16).slice(2, 8)}`;
+  const name = `plain${Math.random().toString(16).slice(2, 8)}`;
+  t.teardown(async () => { await sh('ip', ['link', 'del', bridge], { reject: false }); });
+  await writeFile(path.join(d.confDir, `50-${name}.conflist`), JSON.stringify({
+    cniVersion: '1.0.0', name,
+    plugins: [{ type: 'bridge', bridge, isGateway: true, ipMasq: true, ipam: { type: 'host-local', dataDir: path.join(d.root, 'ipam'), ranges: [[{ subnet: '10.231.97.0/24' }]] } }, { type: 'firewall', backend: 'iptables' }],
+  }));
+  const daemon = await startDaemon(t, d, ['--check-interval', '1']);
+  const a = await container(t, ['--network', 'none', '-l', `dockcni.networks=${name}`]);
+  const b = await container(t, ['--network', 'none', '-l', `dockcni.networks=${name}`]);
+  const before = { a: await waitFor('a wired', () => addressOf(a)), b: await waitFor('b wired', () => addressOf(b)), macA: await macOf(a), macB: await macOf(b) };
+  await sh('ip', ['link', 'del', bridge]);
+  await waitFor('both repaired', async () => repairsLogged(daemon) >= 2, 20_000);
+  t.true(await waitFor('a reaches b again', () => pingFrom(a, before.b), 20_000));
+  t.deepEqual({ a: await addressOf(a), b: await addressOf(b), macA: await macOf(a), macB: await macOf(b) }, before, 'same addresses and MACs after the bridge was rebuilt');
+  t.notRegex(daemon.log(), /may change/, 'no warning: both could be kept');
+  // DHCP without the ips capability: nothing can ask for the old address, and doctor says so.
+  await writeFile(path.join(d.confDir, '60-lease.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'lease', plugins: [{ type: 'macvlan', master: 'lo', ipam: { type: 'dhcp' } }] }));
+  const doctor = JSON.parse((await dockcni(['doctor', '-o', 'json', ...d.flags], { reject: false })).stdout) as { checks: { check: string; status: string; found: string }[] };
+  const repairs = doctor.checks.filter((c) => c.check === 'repairs');
+  t.deepEqual(repairs.map((c) => c.status), ['warn']);
+  t.regex(repairs[0]?.found ?? '', /network lease .*: a repair may change its containers' addresses: no "ips"\/"mac" capability/);
+  for (const id of [a, b]) await sh('docker', ['rm', '-f', id]);
+  await waitFor('unwired', async () => JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout).length === 0);
+  await daemon.stop();
+});
