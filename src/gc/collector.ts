@@ -132,7 +132,9 @@ export class Collector {
     const [cache, records] = await Promise.all([this.o.engine.cachedAttachments(), this.o.store.list()]);
     const listing = loadConfDir(this.o.confDir);
     const known = new Set([...cache.entries.map((e) => e.containerId), ...records.map((r) => r.containerId)]);
-    const isKnown = async (id: string) => known.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.o.docker.inspect(id))?.running === true);
+    // Only what dockcni began to wire is its to remove: another runtime's cache may live elsewhere.
+    const ours = this.o.store.remembered();
+    const isKnown = async (id: string) => !ours.has(id) || known.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.o.docker.inspect(id))?.running === true);
     const networks = listing.networks.some((n) => n.name === DEFAULT_NETWORK_NAME) ? listing.networks : [...listing.networks, defaultNetwork()];
     return findHostLeftovers(networks, isKnown, await this.o.firewall.containersWithRules());
   }

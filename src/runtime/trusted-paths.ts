@@ -7,7 +7,8 @@ import { DockcniError } from '../errors.js';
  * Node and dockcni's Node entry. If anyone but root can change one of those files, or a directory on
  * the way to it, every container start runs that person's code as root (a global npm prefix owned by a
  * user is the usual way in). A directory others may write is allowed only with the sticky bit and
- * root as its owner (/tmp): then nobody else can rename or replace what root put in it.
+ * root as its owner (/tmp): then nobody else can rename or replace what root put in it. A path that
+ * does not exist is not a problem of trust (nothing there runs).
  */
 export function untrustedPathProblems(files: readonly string[]): string[] {
   const problems: string[] = [];
@@ -17,8 +18,9 @@ export function untrustedPathProblems(files: readonly string[]): string[] {
     try {
       real = realpathSync(file);
     } catch (error) {
-      problems.push(`${file}: ${(error as Error).message}`);
-      continue;
+      // Nothing there to run: whoever runs it reports that (install, status, doctor).
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw error;
     }
     const chain: string[] = [];
     for (let p = real; ; p = path.dirname(p)) {

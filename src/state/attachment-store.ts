@@ -1,3 +1,4 @@
+import { appendFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidInputError } from '../errors.js';
 import { readdirOrEmptySync, readTextIfExists, readTextIfExistsSync, removeIfExists, writeFileAtomic } from '../fs-atomic.js';
@@ -14,12 +15,38 @@ function parseRecord(text: string): AttachmentRecord | undefined {
   }
 }
 
-/** Owns `<stateDir>/attachments/<container-id>.json`; callers hold the container's lock. */
+/** How many container ids the ledger keeps; past it, the oldest are forgotten (their leftovers are then left alone). */
+const LEDGER_MAX = 10_000;
+
+/**
+ * Owns `<stateDir>/attachments/<container-id>.json` (callers hold the container's lock), and the
+ * ledger `<stateDir>/wired-ids`: every container id dockcni ever began to wire. A reservation or an
+ * iptables chain of a container no runtime knows is dockcni's to remove only if its id is there: on
+ * a host shared with other runtimes, whose caches live elsewhere, everything else is theirs.
+ */
 export class AttachmentStore {
   readonly dir: string;
+  private readonly ledger: string;
 
   constructor(stateDir: string) {
     this.dir = path.join(stateDir, 'attachments');
+    this.ledger = path.join(stateDir, 'wired-ids');
+  }
+
+  /** Notes an id in the ledger, before any plugin runs for it; the oldest ids go past LEDGER_MAX. */
+  async remember(containerId: string): Promise<void> {
+    this.pathFor(containerId);
+    mkdirSync(path.dirname(this.ledger), { recursive: true, mode: 0o700 });
+    appendFileSync(this.ledger, `${containerId}\n`, { mode: 0o600 });
+    if (statSync(this.ledger).size > LEDGER_MAX * 66) {
+      const ids = (readTextIfExistsSync(this.ledger) ?? '').split('\n').filter((l) => CONTAINER_ID.test(l));
+      await writeFileAtomic(this.ledger, `${[...new Set(ids)].slice(-LEDGER_MAX / 2).join('\n')}\n`);
+    }
+  }
+
+  /** The ids in the ledger. */
+  remembered(): Set<string> {
+    return new Set((readTextIfExistsSync(this.ledger) ?? '').split('\n').filter((l) => CONTAINER_ID.test(l)));
   }
 
   pathFor(containerId: string): string {

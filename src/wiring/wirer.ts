@@ -500,7 +500,7 @@ export class Wirer {
    * together (a mount(8) process and a file write). Whichever failed, the other is undone.
    */
   private async pinAndRecord(target: WireTarget, record: AttachmentRecord): Promise<void> {
-    const [pinned, recorded] = await Promise.allSettled([this.options.pins.pin(target.containerId, target.pid), this.options.store.write(record)]);
+    const [pinned, recorded] = await Promise.allSettled([this.options.pins.pin(target.containerId, target.pid), this.options.store.remember(target.containerId).then(() => this.options.store.write(record))]);
     if (pinned.status === 'rejected') {
       if (recorded.status === 'fulfilled') await this.options.store.remove(target.containerId);
       throw pinned.reason;

@@ -4,7 +4,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { FIXTURE_PLUGINS, tempDir } from '../helpers/fixtures.js';
-import { bridgeNetwork, dockcni, hostTest, netns, PLUGIN_DIR, reservations, sh } from '../helpers/host.js';
+import { bridgeNetwork, dockcni, hostTest, netns, PLUGIN_DIR, reservations, rulesMentioning, sh } from '../helpers/host.js';
 import { addressOf, container, dirs, startDaemon, waitFor } from '../helpers/docker.js';
 
 const test = hostTest();
@@ -223,4 +223,31 @@ withCnitool('the reference runtime (libcni 1.1.2\'s cnitool): its attachments ar
   t.deepEqual(await cached(), [], 'cnitool found and removed dockcni\'s cache entry');
   const del = (await recorded(record)).filter((c) => c.command === 'DEL').at(-1) as { stdin: Record<string, unknown> } | undefined;
   t.deepEqual((del?.stdin['prevResult'] as { ips?: { address: string }[] } | undefined)?.ips?.[0]?.address, '10.1.0.2/24', 'with the result dockcni cached as prevResult');
+});
+
+withCnitool('gc on a host shared with another runtime whose cache lives elsewhere: its reservations and chains stay', async (t) => {
+  t.true(existsSync(CNITOOL), `cnitool at ${CNITOOL}: test/host/setup.js builds it from ../shared/tools/cnitool`);
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 98);
+  const ns = await netns(t);
+  const cnitool = (command: string) => sh('env', [`NETCONFPATH=${d.confDir}`, `CNI_PATH=${PLUGIN_DIR}`, CNITOOL, command, net.name, `/var/run/netns/${ns}`], { reject: command !== 'del' });
+  // cnitool caches in libcni's default dir, /var/lib/cni; dockcni here has a cache dir of its own.
+  t.teardown(async () => { await cnitool('del'); });
+  await cnitool('add');
+  const [reservation] = await reservations(net);
+  t.truthy(reservation, 'host-local reserved an address for cnitool\'s attachment');
+  const file = path.join(net.ipamDir, net.name, reservation ?? '');
+  const id = (await readFile(file, 'utf8')).split(/\r?\n/)[0] ?? '';
+  t.regex(id, /^cnitool-[0-9a-f]{20}$/);
+  await sh('touch', ['-d', '2 minutes ago', file]);
+  const chainsBefore = await rulesMentioning(id);
+  t.not(chainsBefore.length, 0, 'bridge\'s masquerade chain for it');
+  const gc = await dockcni(['gc', ...d.flags]);
+  t.regex(gc.stdout, /nothing to remove/);
+  t.deepEqual(await reservations(net), [reservation], 'its reservation stays');
+  t.deepEqual(await rulesMentioning(id), chainsBefore, 'and its chains');
+  const doctor = JSON.parse((await dockcni(['doctor', '-o', 'json', ...d.flags], { reject: false })).stdout) as { checks: { check: string; status: string; found: string }[] };
+  t.notRegex(doctor.checks.filter((c) => c.check === 'leftovers').map((c) => c.found).join('\n'), new RegExp(id), 'doctor does not call them leftovers');
+  await cnitool('del');
+  t.deepEqual(await reservations(net), []);
 });
