@@ -21,12 +21,18 @@ export interface HealthLoopOptions {
 const keyOf = (b: Broken) => `${b.containerId}/${b.network}`;
 /** A failing repair waits the interval times 2, 4, … 32 before the next attempt: never a hot loop. */
 const MAX_BACKOFF_DOUBLINGS = 5;
+/** Broken again within this many rounds of its repair: a relapse, which backs off like a failure. */
+const RELAPSE_ROUNDS = 3;
+/** What a container can undo itself from inside (with NET_ADMIN): its interface and addresses. */
+const inside = (missing: string) => /^(interface \S+ in the container|address \S+ on \S+)$/.test(missing);
 
 /** The daemon's check loop: every interval, find what is broken and repair it, with backoff per attachment. */
 export class HealthLoop {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private readonly backoff = new Map<string, { failures: number; nextAt: number }>();
+  /** The last successful repair of each attachment, and how often it broke again soon after. */
+  private readonly repaired = new Map<string, { at: number; relapses: number }>();
 
   private readonly now: () => number;
 
@@ -59,7 +65,32 @@ export class HealthLoop {
     }
     const now = this.now();
     for (const key of this.backoff.keys()) if (!broken.some((b) => keyOf(b) === key)) this.backoff.delete(key);
+    for (const [key, last] of this.repaired) if (now - last.at > this.step() * RELAPSE_ROUNDS && !broken.some((b) => keyOf(b) === key)) this.repaired.delete(key);
+    for (const b of broken) this.relapse(b, now);
     await Promise.all(broken.filter((b) => (this.backoff.get(keyOf(b))?.nextAt ?? 0) <= now).map((b) => this.o.enqueue(b.containerId, () => this.repair(b))));
+  }
+
+  private step(): number {
+    return Math.max(this.o.intervalMs, 1000);
+  }
+
+  /**
+   * An attachment broken again soon after its repair is being undone by someone (a container with
+   * NET_ADMIN that changes its own interface, a host script): repairing it every round would be a loop
+   * that fights them. It backs off, doubling each time, and the log says who is likely at it.
+   */
+  private relapse(b: Broken, now: number): void {
+    const key = keyOf(b);
+    const last = this.repaired.get(key);
+    if (last === undefined || this.backoff.has(key) || now - last.at > this.step() * RELAPSE_ROUNDS) return;
+    const relapses = last.relapses + 1;
+    this.repaired.set(key, { at: last.at, relapses });
+    const retryInMs = this.step() * 2 ** Math.min(relapses, MAX_BACKOFF_DOUBLINGS);
+    this.backoff.set(key, { failures: 0, nextAt: now + retryInMs });
+    const who = b.missing.every(inside) ? 'the container changes its own network (it holds NET_ADMIN?)' : 'something on the host keeps undoing it';
+    this.o.log.log('warn', 'broken again right after its repair: backing off', {
+      container: b.name, id: b.containerId.slice(0, 12), network: b.network, ifname: b.ifName, missing: b.missing.join('; '), relapses, retryInMs, why: who,
+    });
   }
 
   private async repair(b: Broken): Promise<void> {
@@ -69,11 +100,12 @@ export class HealthLoop {
       if (!(await this.o.healer.repair(b))) return;
       this.o.metrics.observeRepair(true);
       this.backoff.delete(keyOf(b));
+      this.repaired.set(keyOf(b), { at: this.now(), relapses: this.repaired.get(keyOf(b))?.relapses ?? 0 });
       this.o.log.log('info', 'repaired', { ...fields, tookMs: Math.round(performance.now() - started) });
     } catch (error) {
       this.o.metrics.observeRepair(false);
       const failures = (this.backoff.get(keyOf(b))?.failures ?? 0) + 1;
-      const retryInMs = Math.max(this.o.intervalMs, 1000) * 2 ** Math.min(failures, MAX_BACKOFF_DOUBLINGS);
+      const retryInMs = this.step() * 2 ** Math.min(failures, MAX_BACKOFF_DOUBLINGS);
       this.backoff.set(keyOf(b), { failures, nextAt: this.now() + retryInMs });
       this.o.log.log('error', 'repair failed', { ...fields, attempt: failures, retryInMs, error: describeError(error), fix: fixOf(error) });
       if (failures === this.o.retries + 1) await this.o.giveUp(b.containerId);

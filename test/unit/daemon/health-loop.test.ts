@@ -61,3 +61,27 @@ test('two rounds asked at once are one round', async (t) => {
   await Promise.all([s.loop.round(), s.loop.round()]);
   t.is(s.attempts(), 1);
 });
+
+test('an attachment its container keeps undoing (NET_ADMIN) is not repaired every round: it backs off, longer each time, and the log says why', async (t) => {
+  const clock = { t: 0 };
+  const undone: Broken = { ...broken, missing: ['address 10.1.0.5/24 on eth0'] };
+  const s = setup(async () => true, () => [undone], clock);
+  await s.loop.round();
+  t.is(s.attempts(), 1, 'the first break is repaired');
+  clock.t = 1000;
+  await s.loop.round();
+  t.is(s.attempts(), 1, 'broken again one round later: no repair');
+  t.like(s.lines.at(-1), { level: 'warn', msg: 'broken again right after its repair: backing off', fields: { relapses: 1, retryInMs: 2000, why: 'the container changes its own network (it holds NET_ADMIN?)' } });
+  clock.t = 2000;
+  await s.loop.round();
+  t.is(s.attempts(), 1, 'inside the backoff');
+  clock.t = 3000;
+  await s.loop.round();
+  t.is(s.attempts(), 2, 'repaired once the backoff passed');
+  clock.t = 4000;
+  await s.loop.round();
+  t.like(s.lines.at(-1), { fields: { relapses: 2, retryInMs: 4000 } });
+  for (clock.t = 5000; clock.t < 8000; clock.t += 1000) await s.loop.round();
+  t.is(s.attempts(), 2, 'the second backoff is longer');
+  t.deepEqual(s.gaveUp, [], 'a relapse is not a failed repair: the container is not stopped');
+});
