@@ -1,9 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { NetworkConfigList } from '../cni/types.js';
 import { readdirOrEmpty, removeIfExists } from '../fs-atomic.js';
-import type { HostFirewall } from '../wiring/host-firewall.js';
+import { pluginNatChains, removeNatChain, type HostFirewall } from '../wiring/host-firewall.js';
 
 /**
  * What plugins leave behind when a DEL never ran: host-local reservations and iptables chains whose
@@ -42,23 +41,6 @@ async function reservations(list: NetworkConfigList): Promise<{ address: string;
   return found;
 }
 
-const COMMENT_ID = /--comment "(?:dnat )?name: \\"([^"\\]+)\\" id: \\"([^"\\]+)\\""/;
-
-/** Per-container chains of the bridge (ipMasq) and portmap plugins, with the container id in their rules. */
-async function natChains(): Promise<{ chain: string; containerId: string; network: string }[]> {
-  const { stdout } = await execa('iptables-save', ['-t', 'nat']);
-  const chains = new Map<string, { chain: string; containerId: string; network: string }>();
-  for (const line of stdout.split('\n')) {
-    const m = COMMENT_ID.exec(line);
-    if (!m || !line.startsWith('-A ')) continue;
-    const own = /^-A (CNI-[0-9a-f]{24}) /.exec(line)?.[1];
-    const target = / -j (CNI-DN-[0-9a-f]+)/.exec(line)?.[1];
-    const chain = own ?? target;
-    if (chain) chains.set(chain, { chain, containerId: m[2] ?? '', network: m[1] ?? '' });
-  }
-  return [...chains.values()];
-}
-
 /**
  * `isKnown` answers whether some runtime still owns a container id (cache entry, record, live container).
  * `ruled` lists the containers with dockcni's own port-mapping rules.
@@ -71,7 +53,7 @@ export async function findHostLeftovers(networks: readonly NetworkConfigList[], 
       if (!(await isKnown(r.containerId))) out.push({ kind: 'reservation', network: list.name, ...r });
     }
   }
-  for (const c of await natChains()) {
+  for (const c of await pluginNatChains()) {
     if (!(await isKnown(c.containerId))) out.push({ kind: 'chain', table: 'nat', ...c });
   }
   return out;
@@ -87,13 +69,5 @@ export async function removeHostLeftover(item: HostLeftover, firewall: Pick<Host
     await firewall.revokePortMapped(item.containerId);
     return;
   }
-  const { stdout } = await execa('iptables-save', ['-t', item.table]);
-  for (const line of stdout.split('\n').filter((l) => l.startsWith('-A ') && l.endsWith(` -j ${item.chain}`))) {
-    const { stdout: rules } = await execa('iptables', ['-w', '-t', item.table, '-S', line.split(' ')[1] ?? '']);
-    // Delete by rule number: the rule text holds quoted comments that -D would need re-parsed.
-    const index = rules.split('\n').filter((r) => r.startsWith('-A ')).findIndex((r) => r === line);
-    if (index >= 0) await execa('iptables', ['-w', '-t', item.table, '-D', line.split(' ')[1] ?? '', String(index + 1)]);
-  }
-  await execa('iptables', ['-w', '-t', item.table, '-F', item.chain], { reject: false });
-  await execa('iptables', ['-w', '-t', item.table, '-X', item.chain]);
+  await removeNatChain(item.chain);
 }

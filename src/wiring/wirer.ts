@@ -489,6 +489,8 @@ export class Wirer {
         }
       }
       await this.options.pins.unpin(record.containerId);
+      const left = await this.options.firewall.removePluginChains(record.containerId);
+      if (left.length > 0) this.options.onWarning(`container ${record.name}: its plugins' DEL left ${left.join(', ')} in the nat table (the container had changed its own interface?): removed`);
     }
     if (keepFailed) await this.options.store.write({ ...record, netns: '' });
     else await this.options.store.remove(record.containerId);

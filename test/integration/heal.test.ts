@@ -203,3 +203,22 @@ test('a repair keeps addresses and MACs on a network that declares no ips or mac
   await waitFor('unwired', async () => JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout).length === 0);
   await daemon.stop();
 });
+
+test('a container with NET_ADMIN that keeps flushing its own address is not repaired in a loop: the repairs back off and the log says the container changes its own network', async (t) => {
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 99);
+  const daemon = await startDaemon(t, d, ['--check-interval', '1']);
+  const c = await container(t, ['--network', 'none', '--cap-add', 'NET_ADMIN', '-l', `dockcni.networks=${net.name}`], ['sh', '-c', 'while :; do ip addr flush dev eth0 2>/dev/null; sleep 0.2; done']);
+  await waitFor('wired', async () => daemon.log().includes('wired container='));
+  await waitFor('the relapse said', async () => daemon.log().includes('broken again right after its repair'), 20_000);
+  const startedAt = Date.now();
+  const before = repairsLogged(daemon);
+  await new Promise((r) => setTimeout(r, 8000));
+  const during = repairsLogged(daemon) - before;
+  t.true(during <= 3, `${during} repairs in ${Math.round((Date.now() - startedAt) / 1000)} s with a check every second: backed off, not a loop`);
+  t.regex(daemon.log(), /broken again right after its repair: backing off .*missing="address 10\.231\.99\.\d+\/24 on eth0" relapses=\d+ retryInMs=\d+ why="the container changes its own network \(it holds NET_ADMIN\?\)"/);
+  await sh('docker', ['rm', '-f', c]);
+  await waitFor('unwired', async () => JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout).length === 0);
+  await daemon.stop();
+  await assertNoLeftovers(t, d, net, [c]);
+});
