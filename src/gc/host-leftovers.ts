@@ -18,7 +18,7 @@ const DEFAULT_IPAM_DIR = '/var/lib/cni/networks';
 const IN_FLIGHT_MS = 30_000;
 
 /** host-local's data dir for a network, as the plugin computes it. */
-function hostLocalDir(list: NetworkConfigList): string | undefined {
+export function hostLocalDir(list: NetworkConfigList): string | undefined {
   for (const plugin of list.plugins) {
     const ipam = plugin['ipam'] as { type?: unknown; dataDir?: unknown } | undefined;
     if (ipam?.type === 'host-local') return path.join(typeof ipam.dataDir === 'string' ? ipam.dataDir : DEFAULT_IPAM_DIR, list.name);

@@ -38,6 +38,7 @@ test('networks create: a bridge on a free subnet that containers use and talk on
   t.regex(forced.stdout, new RegExp(`removed ${name} .*, detached `));
   t.false(existsSync(created.file));
   t.is((await sh('ip', ['link', 'show', created.bridge ?? ''], { reject: false })).exitCode, 1, 'its bridge is gone too');
+  t.false(existsSync(`/var/lib/cni/networks/${name}`), 'and host-local\'s directory for it');
 });
 
 test('networks create: dual stack, --internal (no way out), and macvlan on a parent link', async (t) => {

@@ -5,10 +5,11 @@ import { DEFAULT_NETWORK_NAME, defaultNetwork } from '../../cni/default-network.
 import type { NetworkConfigList } from '../../cni/types.js';
 import { validateConfDir, validateNetwork } from '../../cni/validate.js';
 import { DockcniError, InvalidInputError } from '../../errors.js';
-import { existsSync, readdirSync, unlinkSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { bridgeName, bridgesOf, CREATED_BY, conflistFor, overlap, pickSubnet, SUBNET_POOL, subnetsOf, type NetworkSpec } from '../../cni/network-spec.js';
 import { writeFileAtomic } from '../../fs-atomic.js';
+import { hostLocalDir } from '../../gc/host-leftovers.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
 import { hostRoutes } from '../../wiring/host-routes.js';
 import { numeric, pathsFrom, withCniFlags, withDockerFlags, withOutput, type CniFlags, type DockerFlags } from '../flags.js';
@@ -213,6 +214,14 @@ const rm: CommandModule<object, RmArgs> = {
           const { execa } = await import('execa');
           await execa('ip', ['link', 'del', bridge]);
         }
+      }
+      // host-local's bookkeeping for the network (its lock and last-reserved files) goes too; a
+      // reservation still in it is someone's address, and keeps the directory.
+      const ipamDir = raw.dockcni?.createdBy === CREATED_BY ? hostLocalDir(list) : undefined;
+      if (ipamDir !== undefined && existsSync(ipamDir)) {
+        const held = readdirSync(ipamDir).filter((f) => f !== 'lock' && !f.startsWith('last_reserved_ip'));
+        if (held.length === 0) rmSync(ipamDir, { recursive: true });
+        else kept.push(`kept ${ipamDir}: it still reserves ${held.join(', ')}`);
       }
       process.stdout.write(`removed ${name} (${list.source})${attached.length > 0 ? `, detached ${attached.map((r) => r.name).join(', ')}` : ''}${kept.map((k) => `; ${k}`).join('')}\n`);
     }
