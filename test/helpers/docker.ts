@@ -4,6 +4,7 @@ import type { ExecutionContext } from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import { BIN, FIXTURE_PLUGINS, tempDir } from './fixtures.js';
 import { BUSYBOX_IMAGE, PLUGIN_DIR, sh, uid } from './host.js';
+import { added, hostState } from './host-state.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -34,6 +35,13 @@ export interface Dirs {
  * `dockcni gc` removes it. Either way the dirs go only if no pin is left mounted.
  */
 export async function dirs(t: ExecutionContext, options: { leavesState?: string; pluginDir?: boolean } = {}): Promise<Dirs> {
+  // The independent check: the host as the test found it, compared again once everything else of the
+  // test is torn down (teardowns run last-in first-out, and this one is registered first).
+  const before = hostState();
+  t.teardown(() => {
+    const left = added(before, hostState());
+    if (left.length > 0) throw new Error(`this test left ${left.length} thing(s) on the host:\n${left.map((l) => `  ${l}`).join('\n')}`);
+  });
   const root = await tempDir(t);
   const confDir = path.join(root, 'net.d');
   await mkdir(confDir);

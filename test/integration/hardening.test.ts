@@ -77,7 +77,7 @@ test('container ids and interface names are checked before any file is named aft
 
 test('the daemon refuses a labelled container on Docker\'s bridge: its own eth0 is untouched, no plugin runs', async (t) => {
   const d = await dirs(t);
-  const net = await bridgeNetwork(t, d.confDir, d.root, 42);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 45);
   const daemon = await startDaemon(t, d, ['--on-failure', 'ignore']);
   const bridged = await container(t, ['-l', `dockcni.networks=${net.name}`]);
   const before = await waitFor('its Docker address', () => addressOf(bridged));
@@ -228,7 +228,7 @@ withCnitool('the reference runtime (libcni 1.1.2\'s cnitool): its attachments ar
 withCnitool('gc on a host shared with another runtime whose cache lives elsewhere: its reservations and chains stay', async (t) => {
   t.true(existsSync(CNITOOL), `cnitool at ${CNITOOL}: test/host/setup.js builds it from ../shared/tools/cnitool`);
   const d = await dirs(t);
-  const net = await bridgeNetwork(t, d.confDir, d.root, 98);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 100);
   const ns = await netns(t);
   const cnitool = (command: string) => sh('env', [`NETCONFPATH=${d.confDir}`, `CNI_PATH=${PLUGIN_DIR}`, CNITOOL, command, net.name, `/var/run/netns/${ns}`], { reject: command !== 'del' });
   // cnitool caches in libcni's default dir, /var/lib/cni; dockcni here has a cache dir of its own.

@@ -11,7 +11,7 @@ async function resolves(id: string, name: string): Promise<string | undefined> {
 
 test('names resolve per network: by name and alias where two containers share a network, not across; they follow a restart and a daemon killed and restarted', async (t) => {
   const d = await dirs(t);
-  const front = await bridgeNetwork(t, d.confDir, d.root, 91);
+  const front = await bridgeNetwork(t, d.confDir, d.root, 89);
   const back = await bridgeNetwork(t, d.confDir, d.root, 92);
   let daemon = await startDaemon(t, d);
   const labels = (nets: string, ...more: string[]) => ['--network', 'none', '-l', `dockcni.networks=${nets}`, ...more.flatMap((l) => ['-l', l])];

@@ -115,14 +115,14 @@ test('unknown network, failing plugin, busy static IP: non-zero exit, a clear me
 
 test('the app sees --dns, --add-host, --hostname and --mac-address, which dockcni applies for it; --trace shows the CNI exchange', async (t) => {
   const d = await dirs(t);
-  const net = await bridgeNetwork(t, d.confDir, d.root, 37);
-  const r = await run(d, ['--rm', '--trace', '--network', net.name, '--dns', '10.231.37.53', '--dns-search', 'corp.example', '--add-host', 'db.internal:10.231.37.9',
+  const net = await bridgeNetwork(t, d.confDir, d.root, 39);
+  const r = await run(d, ['--rm', '--trace', '--network', net.name, '--dns', '10.231.39.53', '--dns-search', 'corp.example', '--add-host', 'db.internal:10.231.39.9',
     '--hostname', 'webhost', '--mac-address', '02:42:0a:e7:25:0b', BUSYBOX_IMAGE, 'sh', '-c', 'cat /etc/resolv.conf /etc/hosts; hostname; ip -o link show eth0']);
   t.is(r.exitCode, 0, r.stderr);
-  t.regex(r.stdout, /^nameserver 10\.231\.37\.53$/m);
+  t.regex(r.stdout, /^nameserver 10\.231\.39\.53$/m);
   t.regex(r.stdout, /^search corp\.example$/m);
-  t.regex(r.stdout, /^10\.231\.37\.9\tdb\.internal$/m);
-  t.regex(r.stdout, /^10\.231\.37\.\d+\twebhost( \S+)?\t# dockcni$/m, 'its own name on its CNI address');
+  t.regex(r.stdout, /^10\.231\.39\.9\tdb\.internal$/m);
+  t.regex(r.stdout, /^10\.231\.39\.\d+\twebhost( \S+)?\t# dockcni$/m, 'its own name on its CNI address');
   t.regex(r.stdout, /^webhost$/m);
   t.regex(r.stdout, /link\/ether 02:42:0a:e7:25:0b/);
   t.regex(r.stderr, /── ADD bridge \(\/usr\/lib\/cni\/bridge\) ──[\s\S]*"mac": "02:42:0a:e7:25:0b"/);

@@ -5,10 +5,30 @@ import type { ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { addressOf, assertNoLeftovers, dirs, httpFromOtherHost, pingFrom, sleep, startDaemon, waitFor, type Dirs } from '../helpers/docker.js';
 import { ROOT } from '../helpers/fixtures.js';
-import { BUSYBOX_IMAGE, bridgeNetwork, dockcni, hostTest, reservations, sh, uid, type TestNetwork } from '../helpers/host.js';
+import { BUSYBOX_IMAGE, bridgeNetwork, dockcni, hostTest, reservations, restartDockerd, sh, uid, type TestNetwork } from '../helpers/host.js';
 
 const test = hostTest();
 const DAEMON_JSON = '/etc/docker/daemon.json';
+const BACKUP = `${DAEMON_JSON}.dockcni-backup`;
+
+/**
+ * Reads daemon.json and its backup as they are, and gives back a function that puts both back and
+ * makes dockerd forget runtimes the file no longer names. dockerd reloads runtimes only from a
+ * daemon.json that names one, so only a restart makes it forget the last: the host is left as found.
+ */
+async function dockerConfigRestorer(): Promise<() => Promise<void>> {
+  const read = async (f: string) => (existsSync(f) ? readFile(f) : undefined);
+  const [file, backup] = [await read(DAEMON_JSON), await read(BACKUP)];
+  const listed = async () => Object.keys(JSON.parse((await sh('docker', ['info', '--format', '{{json .Runtimes}}'])).stdout) as object).sort().join(',');
+  const runtimesBefore = await listed();
+  return async () => {
+    for (const [f, content] of [[DAEMON_JSON, file], [BACKUP, backup]] as const) {
+      if (content === undefined) await sh('rm', ['-f', f]);
+      else await writeFile(f, content);
+    }
+    if ((await listed()) !== runtimesBefore) await restartDockerd();
+  };
+}
 
 /**
  * dockcni registered in dockerd under a name of this test's own, on the test's dirs; removed again at
@@ -16,10 +36,10 @@ const DAEMON_JSON = '/etc/docker/daemon.json';
  */
 async function runtime(t: ExecutionContext, d: Dirs, extra: string[] = []): Promise<string> {
   const name = uid('dcrt');
-  const before = existsSync(DAEMON_JSON) ? await readFile(DAEMON_JSON, 'utf8') : undefined;
+  const restore = await dockerConfigRestorer();
   t.teardown(async () => {
     await dockcni(['runtime', 'uninstall', '--name', name]);
-    if (before === undefined) await sh('rm', ['-f', DAEMON_JSON, `${DAEMON_JSON}.dockcni-backup`]);
+    await restore();
   });
   await dockcni(['runtime', 'install', '--name', name, ...d.flags, ...extra]);
   return name;
@@ -197,11 +217,7 @@ test('runtime install keeps every other key and runtime of daemon.json; uninstal
   const d = await dirs(t);
   const before = existsSync(DAEMON_JSON) ? await readFile(DAEMON_JSON, 'utf8') : undefined;
   const original = { ...(before === undefined ? {} : JSON.parse(before) as Record<string, unknown>), 'log-level': 'info', runtimes: { ...((before === undefined ? {} : JSON.parse(before) as { runtimes?: object }).runtimes ?? {}), 'dockcni-test-other': { path: 'runc' } } };
-  t.teardown(async () => {
-    if (before === undefined) await sh('rm', ['-f', DAEMON_JSON, `${DAEMON_JSON}.dockcni-backup`]);
-    else await writeFile(DAEMON_JSON, before);
-    await sh('sh', ['-c', 'kill -HUP $(pidof dockerd)']);
-  });
+  t.teardown(await dockerConfigRestorer());
   await writeFile(DAEMON_JSON, JSON.stringify(original, null, 2));
   const name = uid('dcrt');
   const installed = await dockcni(['runtime', 'install', '--name', name, ...d.flags]);
