@@ -1,6 +1,7 @@
 import { DockcniError, InvalidInputError, PluginNotFoundError } from '../errors.js';
 import { formatCniArgs } from './args.js';
 import { parseConfList } from './conf.js';
+import { reservedResult } from './host-local.js';
 import { invokePlugin, type InvokeContext, type TraceSink } from './invoke.js';
 import type { Locks } from './lock.js';
 import { CniPluginError } from './plugin-error.js';
@@ -146,7 +147,9 @@ export class CniEngine implements Cni {
       args: rt.args.length > 0 ? rt.args : cached.cniArgs,
       capabilityArgs: Object.keys(rt.capabilityArgs).length > 0 ? rt.capabilityArgs : cached.capabilityArgs,
     } : rt;
-    await this.delChain(list, delRt, cached?.result);
+    // Nothing cached (an ADD cut short before its result was written): what host-local reserved for
+    // the attachment stands in as prevResult, or the firewall plugin's rules for it would stay forever.
+    await this.delChain(list, delRt, cached?.result ?? reservedResult(list, rt.containerId, rt.ifName));
     await this.cache.remove(network, rt.containerId, rt.ifName);
   }
 

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { hostLocalDir } from '../cni/host-local.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import { readdirOrEmpty, removeIfExists } from '../fs-atomic.js';
 import { pluginNatChains, removeNatChain, type HostFirewall } from '../wiring/host-firewall.js';
@@ -14,17 +15,7 @@ export type HostLeftover =
   | { readonly kind: 'chain'; readonly table: 'nat'; readonly chain: string; readonly containerId: string; readonly network: string }
   | { readonly kind: 'rule'; readonly containerId: string };
 
-const DEFAULT_IPAM_DIR = '/var/lib/cni/networks';
 const IN_FLIGHT_MS = 30_000;
-
-/** host-local's data dir for a network, as the plugin computes it. */
-export function hostLocalDir(list: NetworkConfigList): string | undefined {
-  for (const plugin of list.plugins) {
-    const ipam = plugin['ipam'] as { type?: unknown; dataDir?: unknown } | undefined;
-    if (ipam?.type === 'host-local') return path.join(typeof ipam.dataDir === 'string' ? ipam.dataDir : DEFAULT_IPAM_DIR, list.name);
-  }
-  return undefined;
-}
 
 async function reservations(list: NetworkConfigList): Promise<{ address: string; containerId: string; path: string }[]> {
   const dir = hostLocalDir(list);

@@ -1,28 +1,13 @@
 import ipaddr from 'ipaddr.js';
+import { hostLocalSubnets } from '../cni/host-local.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import { InvalidInputError } from '../errors.js';
 import type { AttachmentRecord, NetworkAttachment } from '../state/attachment.js';
-
-type Address = ipaddr.IPv4 | ipaddr.IPv6;
 
 const hostPart = (address: string) => address.split('/')[0] ?? address;
 /** An attachment that holds what it has or asked for: one being added has no result yet, but its claim counts. */
 const holds = (n: NetworkAttachment) => n.state === 'wired' || n.state === 'adding';
 const asked = (n: NetworkAttachment): string[] => (n.state === 'adding' && Array.isArray(n.capabilityArgs['ips']) ? n.capabilityArgs['ips'] as string[] : []);
-
-/** host-local's subnets for the network, in both of its config shapes; empty when IPAM is anything else. */
-function hostLocalSubnets(list: NetworkConfigList): [Address, number][] {
-  const subnets: [Address, number][] = [];
-  for (const plugin of list.plugins) {
-    const ipam = plugin['ipam'] as { type?: unknown; ranges?: unknown; subnet?: unknown } | undefined;
-    if (ipam?.type !== 'host-local') continue;
-    const ranges = Array.isArray(ipam.ranges) ? ipam.ranges.flat() as { subnet?: unknown }[] : [{ subnet: ipam.subnet }];
-    for (const range of ranges) {
-      if (typeof range.subnet === 'string' && ipaddr.isValidCIDR(range.subnet)) subnets.push(ipaddr.parseCIDR(range.subnet));
-    }
-  }
-  return subnets;
-}
 
 /**
  * A static address asked for by a label, checked before any plugin runs so the error can name the

@@ -9,6 +9,9 @@ import path from 'node:path';
  * after that test. A probe that cannot run throws: a snapshot that cannot be taken is not "nothing
  * leaked".
  */
+/** An argument that makes a process one a test started: a CNI plugin, a dockcni daemon or CLI, the runtime or its Node half. */
+const PROCESS_WORDS = /^(\/opt\/cni\/bin|\/usr\/lib\/cni|\/usr\/libexec\/cni)\/|\/test\/fixtures\/plugins\/|\/bin\/dockcni(\.js|-runtime)$|\/dist\/runtime\/main\.mjs$/;
+
 export function hostState(): string[] {
   const out = (file: string, args: readonly string[]) => {
     try {
@@ -31,8 +34,9 @@ export function hostState(): string[] {
   const docker = JSON.parse(out('docker', ['info', '--format', '{{json .}}'])) as { Runtimes?: Record<string, unknown>; DefaultRuntime?: string; LiveRestoreEnabled?: boolean };
   const processes = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid).flatMap((p) => {
     try {
-      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
-      return /\/cni\/|fixtures\/plugins\/|bin\/dockcni|dockcni-runtime|runtime\/main\.mjs|runc init|\betcd\b/.test(cmd) && !/ava|run-tests/.test(cmd) ? [`process ${cmd}`] : [];
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      const ours = argv.some((a) => PROCESS_WORDS.test(a)) || (argv[0] === 'runc' && argv[1] === 'init') || path.basename(argv[0] ?? '') === 'etcd';
+      return ours ? [`process ${argv.join(' ')}`] : [];
     } catch {
       return []; // exited while being listed
     }

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { bridgeName, bridgesOf, CREATED_BY, conflistFor, overlap, pickSubnet, SUBNET_POOL, subnetsOf, type NetworkSpec } from '../../cni/network-spec.js';
 import { writeFileAtomic } from '../../fs-atomic.js';
-import { hostLocalDir } from '../../gc/host-leftovers.js';
+import { hostLocalDir } from '../../cni/host-local.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
 import { hostRoutes } from '../../wiring/host-routes.js';
 import { numeric, pathsFrom, withCniFlags, withDockerFlags, withOutput, type CniFlags, type DockerFlags } from '../flags.js';

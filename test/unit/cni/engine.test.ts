@@ -1,4 +1,5 @@
-import { readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import test from 'ava';
 import { CniPluginError } from '../../../src/cni/plugin-error.js';
 import { DockcniError } from '../../../src/errors.js';
@@ -158,7 +159,7 @@ test('a failed ADD is undone by a DEL of the plugins that ran, in reverse, repor
 test('a plugin that cannot be found or started made nothing: the rollback DELs the plugins before it, and does not stop at it', async (t) => {
   const s = await sandbox(t);
   // On the plugin path and executable, but its interpreter does not exist: the exec itself fails.
-  const { chmod, mkdir, writeFile } = await import('node:fs/promises');
+  const { chmod } = await import('node:fs/promises');
   await mkdir(`${s.dir}/no-such-dir`);
   await writeFile(`${s.dir}/no-such-dir/broken`, '#!/nonexistent/interpreter\n');
   await chmod(`${s.dir}/no-such-dir/broken`, 0o755);
@@ -265,4 +266,22 @@ test('errors are DockcniErrors with a code', async (t) => {
   const error = await t.throwsAsync(s.engine().add(s.list([{ fixture: { exit: 3 } }]), s.rt()));
   t.true(error instanceof DockcniError);
   t.is((error as DockcniError).code, 'plugin-failed');
+});
+
+test('a DEL with nothing cached (an ADD cut short before its result was written) passes what host-local reserved for the attachment as prevResult', async (t) => {
+  const s = await sandbox(t);
+  const dataDir = path.join(s.dir, 'ipam');
+  const list = s.list([{ ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.9.0.0/24' }], [{ subnet: 'fd00:9::/64' }]] } }]);
+  await mkdir(path.join(dataDir, 'testnet'), { recursive: true });
+  await writeFile(path.join(dataDir, 'testnet', '10.9.0.7'), 'c0ffee\r\neth0');
+  await writeFile(path.join(dataDir, 'testnet', 'fd00:9::7'), 'c0ffee\r\neth0');
+  await writeFile(path.join(dataDir, 'testnet', '10.9.0.8'), 'c0ffee\r\neth1');
+  await writeFile(path.join(dataDir, 'testnet', '10.9.0.9'), 'other\r\neth0');
+  await writeFile(path.join(dataDir, 'testnet', 'last_reserved_ip.0'), '10.9.0.9');
+  await s.engine().del('testnet', s.rt(), list);
+  const [del] = (await s.calls()).filter((c) => c.command === 'DEL');
+  const ips = ((del?.stdin['prevResult'] as { ips?: { address: string }[] } | undefined)?.ips ?? []).map((i) => i.address).sort();
+  t.deepEqual(ips, ['10.9.0.7/24', 'fd00:9::7/64'], 'only this container\'s, on this interface');
+  await s.engine().del('testnet', s.rt({ containerId: 'nobody' }), list);
+  t.is((await s.calls()).filter((c) => c.command === 'DEL')[1]?.stdin['prevResult'], undefined, 'none reserved: no prevResult, as before');
 });
