@@ -230,11 +230,17 @@ test('Docker cases: gone before inspect, PID 0, restarted mid-ADD, Docker unreac
 
   // Frozen, the daemon reads the start event only after the container is gone (or stopped).
   process.kill(pid, 'SIGSTOP');
-  const gone = await run([`dockcni.networks=${s.good.name}`]);
-  await sh('docker', ['rm', '-f', gone]);
-  const exited = await run([`dockcni.networks=${s.good.name}`]);
-  await sh('docker', ['stop', '-t', '0', exited]);
-  process.kill(pid, 'SIGCONT');
+  let gone: string;
+  let exited: string;
+  try {
+    gone = await run([`dockcni.networks=${s.good.name}`]);
+    await sh('docker', ['rm', '-f', gone]);
+    exited = await run([`dockcni.networks=${s.good.name}`]);
+    await sh('docker', ['stop', '-t', '0', exited]);
+  } finally {
+    // A failure above must not leave a stopped daemon behind.
+    process.kill(pid, 'SIGCONT');
+  }
   t.true(await debugFor(gone), 'container gone between event and inspect');
   t.true(await debugFor(exited), 'container with PID 0');
   t.false(lines(s.daemon).some((l) => l.level === 'error'), 'neither is an error');

@@ -53,7 +53,7 @@ test('SIGTERM: an ADD in flight finishes and is recorded before the daemon exits
   const second = await startDaemon(t, d, ['--on-failure', 'ignore']);
   await sh('docker', ['rm', '-f', c, failing]);
   await waitFor('unwired', async () => (await readdir(path.join(d.root, 'state/attachments'))).length === 0);
-  t.truthy(second);
+  t.regex(second.log(), new RegExp(`unwired .*id=${c.slice(0, 12)}`), 'the second daemon unwired the container the first one left wired');
 });
 
 test('the bandwidth label through the daemon shapes the container\'s traffic; gc while the daemon runs removes nothing live', async (t) => {
@@ -65,9 +65,17 @@ test('the bandwidth label through the daemon shapes the container\'s traffic; gc
   const ipA = await waitFor('a wired', () => addressOf(a));
   await waitFor('b wired', () => addressOf(b));
   t.regex(daemon.log(), /── ADD bandwidth \(\/usr\/lib\/cni\/bandwidth\) ──[\s\S]*"ingressRate": 8000000/, '--trace on the daemon shows each call');
-  const qdiscs = (await sh('tc', ['qdisc', 'show'])).stdout;
-  t.regex(qdiscs, /tbf .* rate 8Mbit/, 'ingress shaping on the host-side veth');
-  t.regex(qdiscs, /tbf .* rate 4Mbit/, 'egress shaping on the ifb device');
+  // The container's own devices, not the host's: its host-side veth (the peer of its eth0) and the ifb its ingress is mirrored to.
+  const vethOf = async (id: string) => {
+    const index = (await sh('docker', ['exec', id, 'cat', '/sys/class/net/eth0/iflink'])).stdout.trim();
+    return new RegExp(`^${index}: ([^:@]+)`, 'm').exec((await sh('ip', ['-o', 'link'])).stdout)?.[1] ?? '';
+  };
+  const [vethA, vethB] = [await vethOf(a), await vethOf(b)];
+  t.regex((await sh('tc', ['qdisc', 'show', 'dev', vethA])).stdout, /tbf .* rate 8Mbit/, 'ingress shaping on a\'s host-side veth');
+  t.notRegex((await sh('tc', ['qdisc', 'show', 'dev', vethB])).stdout, /tbf/, 'none on b\'s, which asked for none');
+  const ifb = /mirred \(Egress Redirect to device (bwp\w+)\)/.exec((await sh('tc', ['filter', 'show', 'dev', vethA, 'ingress'])).stdout)?.[1] ?? '';
+  t.regex(ifb, /^bwp/, 'a\'s egress is redirected to an ifb device of its own');
+  t.regex((await sh('tc', ['qdisc', 'show', 'dev', ifb])).stdout, /tbf .* rate 4Mbit/, 'egress shaping on that ifb device');
   const gc = await execa('node', [BIN, 'gc', ...d.flags]);
   t.is(gc.stdout.trim(), 'nothing to remove');
   t.true(await pingFrom(b, ipA), 'both still wired and talking after gc');

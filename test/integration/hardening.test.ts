@@ -3,8 +3,9 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { FIXTURE_PLUGINS, tempDir } from '../helpers/fixtures.js';
-import { bridgeNetwork, dockcni, hostTest, netns, PLUGIN_DIR, reservations, rulesMentioning, sh } from '../helpers/host.js';
+import { execa } from 'execa';
+import { BIN, FIXTURE_PLUGINS, tempDir } from '../helpers/fixtures.js';
+import { BUSYBOX_IMAGE, bridgeNetwork, dockcni, hostTest, netns, PAUSE_IMAGE, PLUGIN_DIR, reservations, rulesMentioning, sh, uid } from '../helpers/host.js';
 import { addressOf, container, dirs, startDaemon, waitFor } from '../helpers/docker.js';
 
 const test = hostTest();
@@ -90,21 +91,34 @@ test('the daemon refuses a labelled container on Docker\'s bridge: its own eth0 
   await waitFor('the second refusal', async () => (daemon.log().match(/wiring failed/g) ?? []).length === 2);
   t.regex(daemon.log(), new RegExp(`network mode \\\\?"container:${bridged}`));
   t.is(await addressOf(bridged), before);
-  t.truthy(joined);
+  t.is(await addressOf(joined), before, 'the joined container sees Docker\'s eth0 of the one it joined, nothing of dockcni\'s');
+  t.deepEqual(await reservations(net), [], 'no plugin ran for it');
 });
 
-test('labels never make the daemon remove or DEL another container', async (t) => {
+test('labels never make the daemon remove or DEL another container: a forged dockcni.sandbox naming a real run sandbox leaves it and its app wired', async (t) => {
   const d = await dirs(t);
   const net = await bridgeNetwork(t, d.confDir, d.root, 43);
   const daemon = await startDaemon(t, d);
-  const victim = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
-  const ip = await waitFor('victim wired', () => addressOf(victim));
-  await sh('docker', ['run', '--rm', '-l', 'dockcni.role=app', '-l', `dockcni.sandbox=${victim}`, 'dockcni-test-busybox:latest', 'true']);
-  await waitFor('the forger\'s die handled', async () => (daemon.log().match(/unwired|wired/g) ?? []).length >= 1);
-  await new Promise((r) => setTimeout(r, 1500));
-  t.is((await sh('docker', ['inspect', '-f', '{{.State.Running}}', victim])).stdout.trim(), 'true', 'the victim still exists and runs');
-  t.is(await addressOf(victim), ip, 'and keeps its address');
+  // A real `run` app and its sandbox: the kind of container whose removal a forger would want.
+  const app = (await execa('node', [BIN, 'run', ...d.flags, '--sandbox-image', PAUSE_IMAGE, '--dockcni-quiet', '-d', '--network', net.name, BUSYBOX_IMAGE, 'sleep', '600'])).stdout.trim().split('\n').at(-1) ?? '';
+  t.teardown(async () => { await sh('docker', ['rm', '-f', app], { reject: false }); });
+  const sandbox = (JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout) as { containerId: string; origin: string }[]).find((r) => r.origin === 'run')?.containerId ?? '';
+  t.regex(sandbox, /^[0-9a-f]{64}$/, 'run wired a sandbox');
+  t.teardown(async () => { await sh('docker', ['rm', '-f', sandbox], { reject: false }); });
+  const ip = await waitFor('the app has its address', () => addressOf(app));
+  // The forger dies at once; its die names the sandbox as its own.
+  const forger = uid('forger');
+  await sh('docker', ['run', '--rm', '--name', forger, '--network', 'none', '-l', 'dockcni.role=app', '-l', `dockcni.sandbox=${sandbox}`, BUSYBOX_IMAGE, 'true']);
+  // What the daemon would do with the forged label comes right after the die: watched for a bounded while.
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline) {
+    t.is((await sh('docker', ['inspect', '-f', '{{.State.Running}}', sandbox])).stdout.trim(), 'true', 'the sandbox still runs');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  t.is(await addressOf(app), ip, 'and the app keeps its address');
   t.notRegex(daemon.log(), /removed sandbox/);
+  await sh('docker', ['rm', '-f', app]);
+  await waitFor('the daemon removes the real app\'s sandbox', async () => /removed sandbox/.test(daemon.log()), 20_000);
 });
 
 test('a host port is handed out once: a second container and a host listener are refused, naming the holder', async (t) => {
@@ -134,8 +148,10 @@ test('other runtimes\' cache entries and stray files: gc and the daemon read the
   await mkdir(results, { recursive: true });
   // As libcni 1.1.2 writes it (no netns field), and what older or broken writers leave.
   const config = Buffer.from(JSON.stringify({ cniVersion: '1.1.0', name: net, plugins: [{ type: 'fixture', record }] })).toString('base64');
-  const foreign = { kind: 'cniCacheV1', containerId: 'containerd-abc', config, ifName: 'eth0', networkName: net, cniArgs: [], result: { cniVersion: '1.1.0', ips: [{ address: '10.1.0.9/24' }] } };
-  await writeFile(path.join(results, `${net}-containerd-abc-eth0`), JSON.stringify(foreign));
+  // A CRI sandbox id as containerd names it (64 hex digits, like Docker's), under libcni's file name.
+  const sandboxId = '3f'.repeat(32);
+  const foreign = { kind: 'cniCacheV1', containerId: sandboxId, config, ifName: 'eth0', networkName: net, cniArgs: [['K8S_POD_NAMESPACE', 'default'], ['K8S_POD_NAME', 'web-0']], result: { cniVersion: '1.1.0', ips: [{ address: '10.1.0.9/24' }] } };
+  await writeFile(path.join(results, `${net}-${sandboxId}-eth0`), JSON.stringify(foreign));
   await writeFile(path.join(results, `${net}-old-eth0`), JSON.stringify({ cniVersion: '0.3.1', ips: [] }));
   await writeFile(path.join(results, 'empty'), '');
   await mkdir(path.join(results, 'a-directory'));

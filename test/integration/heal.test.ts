@@ -2,6 +2,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { addressOf, assertNoLeftovers, container, dirs, httpFromOtherHost, pingFrom, startDaemon, waitFor, type RunningDaemon } from '../helpers/docker.js';
 import { FIXTURE_PLUGINS } from '../helpers/fixtures.js';
+import { dockerdPid } from '../../src/runtime/install.js';
 import { bridgeNetwork, dockcni, hostTest, restartDockerd, sh } from '../helpers/host.js';
 
 const test = hostTest();
@@ -26,13 +27,19 @@ const repairsLogged = (daemon: RunningDaemon) => daemon.log().split('\n').filter
 
 test('self-healing: flushed nat rules, dropped forward rules and a deleted bridge are repaired with the same addresses and MACs; a healthy container elsewhere is never touched; reload does it with the daemon stopped', async (t) => {
   const d = await dirs(t);
-  const net = await bridgeNetwork(t, d.confDir, d.root, 95, [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }], true);
+  // A recording fixture at the end of the chain: which container got which DEL and ADD on this network.
+  const sameRecord = path.join(d.root, 'same-calls.jsonl');
+  const net = await bridgeNetwork(t, d.confDir, d.root, 95, [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }, { type: 'fixture', record: sameRecord }], true);
   const record = path.join(d.root, 'other-calls.jsonl');
   const other = await bridgeNetwork(t, d.confDir, d.root, 96, [{ type: 'fixture', record }]);
   let daemon = await startDaemon(t, d, ['--check-interval', '1']);
   const a = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ports=18195:80'], ['httpd', '-f', '-p', '80', '-h', '/etc']);
   const b = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
   const c = await container(t, ['--network', 'none', '-l', `dockcni.networks=${other.name}`]);
+  const peer = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
+  await waitFor('the healthy peer wired', () => addressOf(peer));
+  const callsOf = async (id: string) => (await readFile(sameRecord, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { phase: string; command: string; env: Record<string, string> })
+    .filter((x) => x.phase === 'start' && x.env['CNI_CONTAINERID'] === id).map((x) => x.command);
   const before = { a: await waitFor('a wired', () => addressOf(a)), b: await waitFor('b wired', () => addressOf(b)), macA: '', macB: '' };
   await waitFor('c wired', () => addressOf(c));
   before.macA = await macOf(a);
@@ -60,6 +67,8 @@ test('self-healing: flushed nat rules, dropped forward rules and a deleted bridg
   await dropForwardOf(before.b);
   await waitFor('forward repairs', async () => repairsLogged(daemon) >= 4, 20_000);
   await whole('after their forward accept rules went');
+  t.deepEqual(await callsOf(peer), ['ADD'], 'the healthy peer on the same network got no DEL or ADD from the four repairs');
+  t.deepEqual(await callsOf(a), ['ADD', 'DEL', 'ADD', 'DEL', 'ADD'], 'while a was rebuilt twice');
 
   await sh('ip', ['link', 'del', net.bridge]);
   await waitFor('bridge repairs', async () => repairsLogged(daemon) >= 6, 20_000);
@@ -84,10 +93,10 @@ test('self-healing: flushed nat rules, dropped forward rules and a deleted bridg
   t.deepEqual(await calls(), ['ADD']);
 
   daemon = await startDaemon(t, d, ['--check-interval', '1']);
-  for (const id of [a, b, c]) await sh('docker', ['rm', '-f', id]);
+  for (const id of [a, b, c, peer]) await sh('docker', ['rm', '-f', id]);
   await waitFor('all unwired', async () => (JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout) as unknown[]).length === 0);
   await daemon.stop();
-  await assertNoLeftovers(t, d, net, [a, b]);
+  await assertNoLeftovers(t, d, net, [a, b, peer]);
   await assertNoLeftovers(t, d, other, [c]);
 });
 
@@ -145,12 +154,12 @@ test('dockerd restarted with live-restore: the containers keep running, and talk
   const before = await readFile(daemonJson, 'utf8').catch(() => undefined);
   const config = before === undefined ? {} : JSON.parse(before) as Record<string, unknown>;
   await writeFile(daemonJson, JSON.stringify({ ...config, 'live-restore': true }));
-  await sh('sh', ['-c', 'kill -HUP $(pidof dockerd)']);
+  process.kill(dockerdPid(), 'SIGHUP');
   t.teardown(async () => {
     // A reload keeps the value of a key the file no longer names: it is switched back explicitly first.
     const was = config['live-restore'] === true;
     await writeFile(daemonJson, JSON.stringify({ ...config, 'live-restore': was }));
-    await sh('sh', ['-c', 'kill -HUP $(pidof dockerd)']);
+    process.kill(dockerdPid(), 'SIGHUP');
     await waitFor('live-restore back', async () => (await sh('docker', ['info', '--format', '{{.LiveRestoreEnabled}}'])).stdout.trim() === String(was));
     if (before === undefined) await rm(daemonJson, { force: true });
     else await writeFile(daemonJson, before);

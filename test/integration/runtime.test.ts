@@ -295,18 +295,18 @@ test('compose through the runtime (examples/compose/runtime.yml): services wired
 });
 
 test('runtime: a create that fails without --rm (missing plugin, bad label, address taken) exits 125 with Docker\'s message, undoes its ADDs, leaves no runc container, record or reservation; docker start tries again and works once the cause is gone', async (t) => {
-  const { d, net, rt } = await setup(t, 86);
+  const { d, net, rt } = await setup(t, 102);
   const ghost = uid('tng');
   // bridge and host-local run before the missing plugin: what they did must be undone.
   await writeFile(path.join(d.confDir, `60-${ghost}.conflist`), JSON.stringify({
     cniVersion: '1.0.0', name: ghost,
     plugins: [{ type: 'bridge', bridge: net.bridge, ipam: { type: 'host-local', dataDir: net.ipamDir, ranges: [[{ subnet: net.subnet }]] } }, { type: 'nosuchplugin' }],
   }));
-  const holder = await run(t, rt, ['-d', '--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ip=10.231.86.40'], ['sleep', '600']);
+  const holder = await run(t, rt, ['-d', '--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ip=10.231.102.40'], ['sleep', '600']);
   const cases: [string, string[], RegExp][] = [
     ['missing plugin', ['-l', `dockcni.networks=${ghost}`], /CNI plugin "nosuchplugin" not found/],
     ['bad label', ['-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.mac=01:00:5e:00:00:01'], /invalid label dockcni\.mac "01:00:5e:00:00:01": a multicast MAC/],
-    ['address taken', ['-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ip=10.231.86.40'], /10\.231\.86\.40.*already held by container/],
+    ['address taken', ['-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ip=10.231.102.40'], /10\.231\.102\.40.*already held by container/],
   ];
   const failed: string[] = [];
   for (const [what, args, message] of cases) {
@@ -321,7 +321,7 @@ test('runtime: a create that fails without --rm (missing plugin, bad label, addr
     failed.push(r.name);
   }
   const holderId = (await sh('docker', ['inspect', '-f', '{{.Id}}', holder.name])).stdout.trim();
-  t.deepEqual(await reservations(net), ['10.231.86.40'], 'the holder\'s address only: the failed ADDs were undone');
+  t.deepEqual(await reservations(net), ['10.231.102.40'], 'the holder\'s address only: the failed ADDs were undone');
   t.deepEqual(await records(d), [`${holderId}.json`]);
   t.is((await hostVethsOn(net.bridge)).length, 1, 'one veth on the bridge: the holder\'s');
   // docker start runs the create again: the same refusal while the cause is there, a wired container once it is gone.
@@ -332,7 +332,7 @@ test('runtime: a create that fails without --rm (missing plugin, bad label, addr
   await settled(d).catch(() => undefined);
   await waitFor('the holder unwired', async () => (await reservations(net)).length === 0);
   await sh('docker', ['start', failed[2]!]);
-  t.regex((await sh('docker', ['exec', failed[2]!, 'ip', '-4', '-o', 'addr', 'show', 'eth0'])).stdout, /inet 10\.231\.86\.40\/24/, 'wired with the address once it was free');
+  t.regex((await sh('docker', ['exec', failed[2]!, 'ip', '-4', '-o', 'addr', 'show', 'eth0'])).stdout, /inet 10\.231\.102\.40\/24/, 'wired with the address once it was free');
   for (const name of failed) await sh('docker', ['rm', '-f', name]);
   await settled(d);
   await assertNoLeftovers(t, d, net, []);
