@@ -57,3 +57,22 @@ test('runtime: optional until daemon.json names it; then red when dockerd does n
   t.is(silent?.status, 'fail');
   t.regex(silent?.found ?? '', /dockcni does not answer: .*gone --version failed/);
 });
+
+test('runtime: red when someone other than root can change what dockerd runs as root, naming the path', async (t) => {
+  const { chmod, mkdtemp, rm, writeFile } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const { FakeDocker } = await import('../../helpers/fake-docker.js');
+  const { runtimeCheck } = await import('../../../src/doctor/checks.js');
+  const dir = await mkdtemp(path.join(tmpdir(), 'dockcni-doctor-trust-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const runc = path.join(dir, 'runc');
+  await writeFile(runc, '#!/bin/sh\n', { mode: 0o755 });
+  await chmod(runc, 0o777);
+  const file = path.join(dir, 'daemon.json');
+  await writeFile(file, JSON.stringify({ runtimes: { dockcni: { path: '/bin/true', runtimeArgs: [`--dockcni-runc=${runc}`] } } }));
+  const [check] = await runtimeCheck({ docker: new FakeDocker() }, file);
+  t.is(check?.status, 'fail');
+  t.regex(check?.found ?? '', new RegExp(`others can change what it runs: ${runc} \\(on the way to ${runc}\\) is writable by everyone`));
+  t.regex(check?.fix ?? '', /chown root and chmod go-w/);
+});
