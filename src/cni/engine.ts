@@ -149,7 +149,7 @@ export class CniEngine implements Cni {
     } : rt;
     // Nothing cached (an ADD cut short before its result was written): what host-local reserved for
     // the attachment stands in as prevResult, or the firewall plugin's rules for it would stay forever.
-    await this.delChain(list, delRt, cached?.result ?? reservedResult(list, rt.containerId, rt.ifName));
+    await this.delChain(list, delRt, cached?.result ?? reservedResult(list, rt.containerId, rt.ifName), cached === undefined);
     await this.cache.remove(network, rt.containerId, rt.ifName);
   }
 
@@ -215,10 +215,22 @@ export class CniEngine implements Cni {
     return { cniVersion: String((info as { cniVersion?: unknown }).cniVersion ?? ''), supportedVersions: versions };
   }
 
-  private async delChain(list: NetworkConfigList, rt: RuntimeConf, prevResult: CniResult | undefined): Promise<void> {
+  /**
+   * `uncached`: no ADD of this attachment completed. A plugin that cannot be started then is passed
+   * over: an ADD that failed on it never ran it, and a DEL that stopped there would leave the plugins
+   * before it undone and the attachment undeletable. After a completed ADD it stays an error (the
+   * attachment is finished once the plugin is back).
+   */
+  private async delChain(list: NetworkConfigList, rt: RuntimeConf, prevResult: CniResult | undefined, uncached = false): Promise<void> {
     // Before 0.4.0, DEL had no prevResult (libcni sends none there either).
     const prev = supportsCheck(list.cniVersion) && prevResult ? convertResult(prevResult, list.cniVersion) : undefined;
-    for (const plugin of [...list.plugins].reverse()) await this.call('DEL', list, plugin, rt, prev);
+    for (const plugin of [...list.plugins].reverse()) {
+      try {
+        await this.call('DEL', list, plugin, rt, prev);
+      } catch (error) {
+        if (!(uncached && neverStarted(error))) throw error;
+      }
+    }
   }
 
   /** SPEC.md: a failed ADD must be followed by a DEL; its own failure is kept on the ADD error. */

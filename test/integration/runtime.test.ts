@@ -312,7 +312,7 @@ test('runtime: a create that fails without --rm (missing plugin, bad label, addr
   ];
   const failed: string[] = [];
   for (const [what, args, message] of cases) {
-    const r = await run(t, rt, ['--network', 'none', ...args], ['true'], false);
+    const r = await run(t, rt, ['-d', '--network', 'none', ...args], ['sleep', '600'], false);
     t.is(r.exitCode, 125, `${what}: docker run exits 125`);
     t.regex(r.stderr, /OCI runtime create failed: dockcni: /, what);
     t.regex(r.stderr, message, what);

@@ -285,3 +285,10 @@ test('a DEL with nothing cached (an ADD cut short before its result was written)
   await s.engine().del('testnet', s.rt({ containerId: 'nobody' }), list);
   t.is((await s.calls()).filter((c) => c.command === 'DEL')[1]?.stdin['prevResult'], undefined, 'none reserved: no prevResult, as before');
 });
+
+test('a DEL with nothing cached passes over a plugin that cannot be found (an ADD that failed on it never ran it)', async (t) => {
+  const s = await sandbox(t);
+  const list = s.list([{}, { type: 'nosuchplugin' }]);
+  await s.engine().del('testnet', s.rt(), list);
+  t.deepEqual((await s.calls()).map((c) => c.command), ['DEL'], 'the fixture before it got its DEL');
+});
