@@ -99,13 +99,6 @@ export function publishedNames(containerName: string, hostname: string | undefin
 
 const same = (a: string | undefined, b: string | undefined) => a !== undefined && b !== undefined && a.toLowerCase() === b.toLowerCase();
 
-/** A compose service's replicas share their service name: the one claim two containers may both hold. */
-export interface ClaimGroup {
-  readonly name: string;
-  /** compose project and service: replicas of one service. */
-  readonly group: string;
-}
-
 /** A name another container already has on the network. */
 export class NameTakenError extends DockcniError {
   override readonly name = 'NameTakenError';
@@ -134,8 +127,10 @@ const holds = (a: NetworkAttachment) => a.state === 'wired' || a.state === 'addi
  * network (a peer in the same claim group may share the group's name). Called under the network's
  * names lock, with the intent record written before it is released.
  */
-export function checkClaims(network: string, self: { containerId: string; name?: string | undefined; claims: readonly string[]; group?: ClaimGroup | undefined },
+export function checkClaims(network: string, self: { containerId: string; name?: string | undefined; claims: readonly string[]; group?: string | undefined },
   others: readonly AttachmentRecord[]): void {
+  // compose project/service: replicas of one service share its name, the one claim two containers may both hold.
+  const service = self.group?.slice(self.group.indexOf('/') + 1);
   for (const peer of others) {
     if (peer.containerId === self.containerId || peer.netns === '') continue;
     const attachment = peer.networks.find((a) => a.network === network && holds(a));
@@ -144,7 +139,7 @@ export function checkClaims(network: string, self: { containerId: string; name?:
     const holder = `${peer.name} (${peer.containerId.slice(0, 12)})`;
     for (const claim of self.claims) {
       if (same(claim, theirs.name)) throw new NameTakenError(network, claim, holder, 'the name of');
-      const shared = self.group !== undefined && same(self.group.name, claim) && attachment.group === self.group.group;
+      const shared = same(service, claim) && attachment.group === self.group;
       if (!shared && theirs.claims.some((c) => same(c, claim))) throw new NameTakenError(network, claim, holder, 'claimed by');
     }
   }

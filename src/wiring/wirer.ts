@@ -355,7 +355,7 @@ export class Wirer {
         const others = await this.settledOthers(target.containerId);
         added.forEach((a, i) => {
           const published = publishedNames(target.name, target.hostname, a.aliases ?? []);
-          checkClaims(a.network, { containerId: target.containerId, name: published.name, claims: published.claims, group: a.group === undefined ? undefined : { name: a.group.split('/').slice(1).join('/'), group: a.group } }, others);
+          checkClaims(a.network, { containerId: target.containerId, name: published.name, claims: published.claims, group: a.group }, others);
           const ips = a.capabilityArgs['ips'];
           if (Array.isArray(ips)) checkRequestedAddresses(lists[i]!, ips as string[], others);
           const mac = a.capabilityArgs['mac'];
