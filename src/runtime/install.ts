@@ -17,6 +17,8 @@ export const DEFAULT_RUNTIME_NAME = 'dockcni';
 export const RUNTIME_SCRIPT = fileURLToPath(new URL('../../../bin/dockcni-runtime', import.meta.url));
 /** Its Node half: src/runtime/main.ts bundled into one file by `npm run build` (one module to load on each container start). */
 const RUNTIME_ENTRY = fileURLToPath(new URL('../../runtime/main.mjs', import.meta.url));
+/** dockerd's own runtime, its default when daemon.json names none. */
+const STOCK_RUNTIME = 'runc';
 /** dockerd's default pid file. */
 const DOCKERD_PID_FILE = '/var/run/docker.pid';
 const RELOAD_WAIT_MS = 10_000;
@@ -161,7 +163,10 @@ export async function uninstallRuntime(o: Pick<InstallOptions, 'docker' | 'name'
   const { [o.name]: _removed, ...runtimes } = config.runtimes;
   const next: DaemonJson = { ...config, runtimes };
   if (Object.keys(runtimes).length === 0) delete next.runtimes;
-  if (next['default-runtime'] === o.name) delete next['default-runtime'];
+  // dockerd reloads default-runtime only from a file that sets it: without the key it keeps this
+  // runtime as its default, and 20.10 then crashes on its next reload or `docker info` once the
+  // runtime is gone from its list. runc is its own default.
+  if (next['default-runtime'] === o.name) next['default-runtime'] = STOCK_RUNTIME;
   const backup = await writeDaemonJson(o.daemonJson, existed, next);
   // dockerd reloads its runtimes only from a daemon.json that names at least one (an empty or missing
   // "runtimes" leaves them as they were): then only a restart makes it forget this one.

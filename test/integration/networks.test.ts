@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { dockcni, hostTest, sh, uid } from '../helpers/host.js';
+import { execa } from 'execa';
+import { dockcni, hostTest, ping, sh, uid } from '../helpers/host.js';
+import { lan } from '../helpers/networks.js';
 import { addressOf, container, dirs, pingFrom, startDaemon, waitFor, type Dirs } from '../helpers/docker.js';
 
 const test = hostTest();
@@ -167,4 +169,63 @@ test('two networks whose names share their first 15 characters get bridges of th
   const moved = await create(t, d, `${stem}-x`, ['--subnet', '10.220.233.0/24']);
   t.not(moved.bridge, taken.bridge, 'a link of that name exists: another bridge name');
   await dockcni(['networks', 'rm', `${stem}-x`, ...d.flags]);
+});
+
+test('networks create: --mtu reaches the container\'s interface, --label stays in the conflist; ptp is reached from the host; ipvlan works where the kernel has it, else fails cleanly; --ipam dhcp takes a lease from the LAN\'s server', async (t) => {
+  const d = await dirs(t);
+  const mtu = uid('nmtu');
+  await create(t, d, mtu, ['--subnet', '10.220.240.0/24', '--mtu', '1400', '--label', 'tier=web', '--label', 'owner=ops=team']);
+  const inspected = JSON.parse((await dockcni(['networks', 'inspect', mtu, '-o', 'json', ...d.flags])).stdout) as { config: { dockcni: { labels: Record<string, string> } } };
+  t.deepEqual(inspected.config.dockcni.labels, { tier: 'web', owner: 'ops=team' }, 'labels kept, a value may hold "="');
+  const c = await container(t, ['--network', 'none']);
+  await dockcni(['attach', c, '--network', mtu, ...d.flags]);
+  t.is((await sh('docker', ['exec', c, 'cat', '/sys/class/net/eth0/mtu'])).stdout.trim(), '1400');
+  await dockcni(['detach', c, ...d.flags]);
+
+  const ptp = uid('nptp');
+  await create(t, d, ptp, ['-d', 'ptp', '--subnet', '10.220.241.0/24']);
+  await dockcni(['attach', c, '--network', ptp, ...d.flags]);
+  const ip = (await addressOf(c)) ?? '';
+  t.regex(ip, /^10\.220\.241\./);
+  t.regex((await sh('ip', ['route', 'show', ip])).stdout, /dev veth\S+ scope host/, 'the host routes the container\'s address over its end of the link');
+  t.true(await ping(ip), 'the host reaches it');
+  await dockcni(['detach', c, ...d.flags]);
+
+  const l = await lan(t, 72);
+  const ipvlan = uid('nipv');
+  await create(t, d, ipvlan, ['-d', 'ipvlan', '--parent', l.parent, '--subnet', `${l.prefix}.0/24`, '--ip-range', `${l.prefix}.128/25`]);
+  const probe = await sh('ip', ['link', 'add', 'link', l.parent, 'name', 'dcprobe', 'type', 'ipvlan', 'mode', 'l2'], { reject: false });
+  await sh('ip', ['link', 'del', 'dcprobe'], { reject: false });
+  const attached = await dockcni(['attach', c, '--network', ipvlan, ...d.flags], { reject: false });
+  if (probe.exitCode === 0) {
+    t.is(attached.exitCode, 0, attached.stderr);
+    t.true(await ping((await addressOf(c)) ?? '', l.ns), 'the LAN host reaches the ipvlan container');
+    await dockcni(['detach', c, ...d.flags]);
+  } else {
+    t.log(`this kernel has no ipvlan links (${probe.stderr.trim()}): the failure path instead`);
+    t.is(attached.exitCode, 1);
+    t.regex(attached.stderr, /plugin "ipvlan" failed \(ADD\)/);
+    t.deepEqual((await sh('docker', ['exec', c, 'ip', '-o', 'link'])).stdout.trim().split('\n').length, 1, 'only lo');
+  }
+
+  // The dhcp plugin's daemon listens where a network without daemonSocketPath finds it.
+  t.false(existsSync('/run/cni/dhcp.sock'), 'no dhcp daemon of someone else\'s on this host');
+  const leases = path.join(d.root, 'dnsmasq.leases');
+  const dnsmasq = execa('ip', ['netns', 'exec', l.ns, 'dnsmasq', '--no-daemon', '--port=0', '--interface=eth0', '--bind-interfaces',
+    `--dhcp-range=${l.prefix}.50,${l.prefix}.60,255.255.255.0,1h`, `--dhcp-leasefile=${leases}`, '--dhcp-authoritative'], { reject: false });
+  t.teardown(async () => { dnsmasq.kill('SIGTERM'); await dnsmasq; });
+  const dhcpd = execa('/usr/lib/cni/dhcp', ['daemon', '-timeout', '5s'], { reject: false });
+  t.teardown(async () => { dhcpd.kill('SIGTERM'); await dhcpd; await sh('rm', ['-f', '/run/cni/dhcp.sock']); });
+  await waitFor('the dhcp daemon socket', async () => existsSync('/run/cni/dhcp.sock'));
+  const dhcp = uid('ndh');
+  const made = await create(t, d, dhcp, ['-d', 'macvlan', '--parent', l.parent, '--ipam', 'dhcp']);
+  t.deepEqual(made.subnets, [], 'no subnet: the LAN\'s server decides');
+  const leased = await dockcni(['attach', c, '--network', dhcp, ...d.flags], { reject: false });
+  t.is(leased.exitCode, 0, leased.stderr);
+  const address = (await addressOf(c)) ?? '';
+  t.regex(address, new RegExp(`^${l.prefix.replace(/\./g, '\\.')}\\.(5\\d|60)$`), 'an address from the server\'s range');
+  t.regex(await readFile(leases, 'utf8'), new RegExp(address.replace(/\./g, '\\.')));
+  await dockcni(['detach', c, ...d.flags]);
+  await waitFor('the lease released', async () => !(await readFile(leases, 'utf8')).includes(address));
+  for (const n of [mtu, ptp, ipvlan, dhcp]) await dockcni(['networks', 'rm', n, ...d.flags]);
 });

@@ -19,7 +19,10 @@ const BACKUP = `${DAEMON_JSON}.dockcni-backup`;
 async function dockerConfigRestorer(): Promise<() => Promise<void>> {
   const read = async (f: string) => (existsSync(f) ? readFile(f) : undefined);
   const [file, backup] = [await read(DAEMON_JSON), await read(BACKUP)];
-  const listed = async () => Object.keys(JSON.parse((await sh('docker', ['info', '--format', '{{json .Runtimes}}'])).stdout) as object).sort().join(',');
+  const listed = async () => {
+    const info = JSON.parse((await sh('docker', ['info', '--format', '{{json .}}'])).stdout) as { Runtimes: object; DefaultRuntime: string };
+    return `${Object.keys(info.Runtimes).sort().join(',')} default ${info.DefaultRuntime}`;
+  };
   const runtimesBefore = await listed();
   return async () => {
     for (const [f, content] of [[DAEMON_JSON, file], [BACKUP, backup]] as const) {
@@ -336,6 +339,79 @@ test('runtime: a create that fails without --rm (missing plugin, bad label, addr
   await sh('docker', ['start', failed[2]!]);
   t.regex((await sh('docker', ['exec', failed[2]!, 'ip', '-4', '-o', 'addr', 'show', 'eth0'])).stdout, /inet 10\.231\.102\.40\/24/, 'wired with the address once it was free');
   for (const name of failed) await sh('docker', ['rm', '-f', name]);
+  await settled(d);
+  await assertNoLeftovers(t, d, net, []);
+});
+
+test('runtime install --daemon-json FILE --no-reload writes only that file and leaves dockerd alone; uninstall takes the entry out again', async (t) => {
+  const d = await dirs(t);
+  const restore = await dockerConfigRestorer();
+  t.teardown(restore);
+  const real = existsSync(DAEMON_JSON) ? await readFile(DAEMON_JSON, 'utf8') : undefined;
+  const file = path.join(d.root, 'other-daemon.json');
+  await writeFile(file, JSON.stringify({ 'log-level': 'warn' }));
+  const name = uid('dcrt');
+  const installed = await dockcni(['runtime', 'install', '--name', name, '--daemon-json', file, '--no-reload', ...d.flags]);
+  t.regex(installed.stdout, new RegExp(`installed runtime ${name} in ${file.replace(/[/.]/g, '\\$&')}`));
+  t.regex(installed.stdout, /dockerd not reloaded \(--no-reload\)/);
+  const written = JSON.parse(await readFile(file, 'utf8')) as { 'log-level': string; runtimes: Record<string, { path: string; runtimeArgs: string[] }> };
+  t.is(written['log-level'], 'warn');
+  t.true(written.runtimes[name]!.path.endsWith('bin/dockcni-runtime'));
+  t.true(written.runtimes[name]!.runtimeArgs.includes(`--dockcni-conf-dir=${d.confDir}`));
+  t.is(existsSync(DAEMON_JSON) ? await readFile(DAEMON_JSON, 'utf8') : undefined, real, 'dockerd\'s own daemon.json untouched');
+  t.notRegex((await sh('docker', ['info', '--format', '{{json .Runtimes}}'])).stdout, new RegExp(name), 'dockerd was not reloaded');
+  await dockcni(['runtime', 'uninstall', '--name', name, '--daemon-json', file, '--no-reload']);
+  t.deepEqual(JSON.parse(await readFile(file, 'utf8')), { 'log-level': 'warn' });
+});
+
+test('runtime install --default: containers that name no runtime go through dockcni (a labelled one is wired, an unlabelled one passes straight to runc); uninstall hands the default back', async (t) => {
+  // Another runtime stays in daemon.json: dockerd then reloads its runtimes on uninstall, the case
+  // where a default it no longer lists crashed dockerd 20.10.
+  const d = await dirs(t);
+  t.teardown(await dockerConfigRestorer());
+  const original = existsSync(DAEMON_JSON) ? JSON.parse(await readFile(DAEMON_JSON, 'utf8')) as { runtimes?: object } : {};
+  await writeFile(DAEMON_JSON, JSON.stringify({ ...original, runtimes: { ...original.runtimes, 'dockcni-test-other': { path: 'runc' } } }));
+  const net = await bridgeNetwork(t, d.confDir, d.root, 103);
+  const rt = await runtime(t, d, ['--default']);
+  const info = async () => JSON.parse((await sh('docker', ['info', '--format', '{{json .}}'])).stdout) as { DefaultRuntime: string };
+  t.is((await info()).DefaultRuntime, rt);
+  const name = uid('dcd');
+  t.teardown(async () => { await sh('docker', ['rm', '-f', name, `${name}b`], { reject: false }); });
+  const labelled = await sh('docker', ['run', '--rm', '--name', name, '--network', 'none', '-l', `dockcni.networks=${net.name}`, BUSYBOX_IMAGE, 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+  t.regex(labelled.stdout, /inet 10\.231\.103\.\d+\/24/, 'no --runtime flag, and wired before its first instruction');
+  const plain = await sh('docker', ['run', '--rm', '--name', `${name}b`, BUSYBOX_IMAGE, 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+  t.regex(plain.stdout, /inet 172\.17\./, 'an unlabelled container on Docker\'s bridge, as with runc');
+  await settled(d);
+  const out = await dockcni(['runtime', 'uninstall', '--name', rt]);
+  t.regex(out.stdout, new RegExp(`uninstalled runtime ${rt}`));
+  // Without the key dockerd would keep the runtime it no longer lists as its default (and 20.10 crashes on that).
+  t.is((JSON.parse(await readFile(DAEMON_JSON, 'utf8')) as Record<string, unknown>)['default-runtime'], 'runc', 'default-runtime handed back to runc, dockerd\'s own');
+  t.is((await info()).DefaultRuntime, 'runc', out.stdout);
+  t.is((await sh('docker', ['run', '--rm', BUSYBOX_IMAGE, 'true'])).exitCode, 0, 'and dockerd still starts containers');
+  await assertNoLeftovers(t, d, net, []);
+});
+
+test('runtime install\'s options reach every container it wires: --allow-networks and --allow-args refuse what is not allowed, --pod-namespace and --runc are used', async (t) => {
+  const d = await dirs(t);
+  const record = path.join(d.root, 'calls.jsonl');
+  const net = await bridgeNetwork(t, d.confDir, d.root, 104, [{ type: 'fixture', record }]);
+  const other = await bridgeNetwork(t, d.confDir, d.root, 105);
+  const rt = await runtime(t, d, ['--allow-networks', ` ${net.name} , nosuchnet`, '--allow-args', 'TEAM', '--pod-namespace', 'payments', '--runc', '/usr/sbin/runc']);
+  const entry = (JSON.parse(await readFile(DAEMON_JSON, 'utf8')) as { runtimes: Record<string, { runtimeArgs: string[] }> }).runtimes[rt]!;
+  t.true(entry.runtimeArgs.includes(`--dockcni-allow-networks=${net.name},nosuchnet`), 'the list is written without its spaces');
+  t.true(entry.runtimeArgs.includes('--dockcni-runc=/usr/sbin/runc'));
+  const notAllowed = await run(t, rt, ['--rm', '--network', 'none', '-l', `dockcni.networks=${other.name}`], ['true'], false);
+  t.is(notAllowed.exitCode, 125);
+  t.regex(notAllowed.stderr, new RegExp(`network ${other.name} is not allowed on this host`));
+  const badArg = await run(t, rt, ['--rm', '--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.args=COLOR=red'], ['true'], false);
+  t.is(badArg.exitCode, 125);
+  t.regex(badArg.stderr, /CNI_ARGS key COLOR is not allowed on this host.*use one of: TEAM/);
+  const ok = await run(t, rt, ['--rm', '--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.args=TEAM=blue'], ['ip', '-4', '-o', 'addr', 'show', 'eth0']);
+  t.regex(ok.stdout, /inet 10\.231\.104\.\d+\/24/);
+  const add = (await readFile(record, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { phase: string; command: string; env: Record<string, string> })
+    .find((c) => c.phase === 'start' && c.command === 'ADD');
+  t.regex(add?.env['CNI_ARGS'] ?? '', /K8S_POD_NAMESPACE=payments;/);
+  t.regex(add?.env['CNI_ARGS'] ?? '', /;TEAM=blue$/);
   await settled(d);
   await assertNoLeftovers(t, d, net, []);
 });
