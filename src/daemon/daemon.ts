@@ -44,9 +44,9 @@ export class Daemon {
     });
   }
 
-  /** A check round now (SIGHUP): after a firewall reload, say. */
+  /** A check round now (SIGHUP): after a firewall reload, say; backoff does not hold back what it finds. */
   checkNow(): Promise<void> {
-    return this.health?.round() ?? Promise.resolve();
+    return this.health?.round(true) ?? Promise.resolve();
   }
 
   /**

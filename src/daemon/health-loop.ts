@@ -49,13 +49,17 @@ export class HealthLoop {
     await this.running;
   }
 
-  /** One round now; a round already running is joined, not doubled. */
-  round(): Promise<void> {
-    this.running ??= this.check().finally(() => { this.running = undefined; });
+  /**
+   * One round now; a round already running is joined, not doubled. `asked`: someone asked for it
+   * (SIGHUP, after a firewall reload say): every broken attachment is repaired, backoff or not — the
+   * backoff keeps the loop from fighting whoever undoes a repair, not the operator who asks for one.
+   */
+  round(asked = false): Promise<void> {
+    this.running ??= this.check(asked).finally(() => { this.running = undefined; });
     return this.running;
   }
 
-  private async check(): Promise<void> {
+  private async check(asked: boolean): Promise<void> {
     let broken: Broken[];
     try {
       broken = await this.o.healer.findBroken();
@@ -66,8 +70,9 @@ export class HealthLoop {
     const now = this.now();
     for (const key of this.backoff.keys()) if (!broken.some((b) => keyOf(b) === key)) this.backoff.delete(key);
     for (const [key, last] of this.repaired) if (now - last.at > this.step() * RELAPSE_ROUNDS && !broken.some((b) => keyOf(b) === key)) this.repaired.delete(key);
-    for (const b of broken) this.relapse(b, now);
-    await Promise.all(broken.filter((b) => (this.backoff.get(keyOf(b))?.nextAt ?? 0) <= now).map((b) => this.o.enqueue(b.containerId, () => this.repair(b))));
+    if (!asked) for (const b of broken) this.relapse(b, now);
+    const due = asked ? broken : broken.filter((b) => (this.backoff.get(keyOf(b))?.nextAt ?? 0) <= now);
+    await Promise.all(due.map((b) => this.o.enqueue(b.containerId, () => this.repair(b))));
   }
 
   private step(): number {

@@ -267,3 +267,19 @@ withCnitool('gc on a host shared with another runtime whose cache lives elsewher
   await cnitool('del');
   t.deepEqual(await reservations(net), []);
 });
+
+test('the host-port race: four containers started at once asking for one host port, one wins and three are refused naming it; the same for one static address', async (t) => {
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 45);
+  const daemon = await startDaemon(t, d, ['--on-failure', 'ignore', '--concurrency', '8']);
+  for (const [label, taken] of [['dockcni.ports=18451:80', /18451\/tcp is already taken by container/], ['dockcni.ip=10.231.45.77', /10\.231\.45\.77\W{1,3}: already held by container/]] as const) {
+    const ids = await Promise.all(Array.from({ length: 4 }, () => container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', label])));
+    await waitFor(`${label}: every one decided`, async () => ids.every((id) => daemon.log().includes(`id=${id.slice(0, 12)}`)));
+    const wired = (await Promise.all(ids.map((id) => addressOf(id)))).filter((a) => a !== undefined);
+    t.is(wired.length, 1, `${label}: exactly one wired`);
+    t.is(daemon.log().split('\n').filter((l) => taken.test(l)).length, 3, `${label}: three refused, the holder named`);
+    await sh('docker', ['rm', '-f', ...ids]);
+    await waitFor('unwired', async () => (await reservations(net)).length === 0);
+  }
+  await daemon.stop();
+});

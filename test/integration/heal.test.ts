@@ -3,7 +3,7 @@ import path from 'node:path';
 import { addressOf, assertNoLeftovers, container, dirs, httpFromOtherHost, pingFrom, startDaemon, waitFor, type RunningDaemon } from '../helpers/docker.js';
 import { FIXTURE_PLUGINS } from '../helpers/fixtures.js';
 import { dockerdPid } from '../../src/runtime/install.js';
-import { bridgeNetwork, dockcni, hostTest, restartDockerd, sh } from '../helpers/host.js';
+import { bridgeNetwork, dockcni, hostTest, hostVethsOn, restartDockerd, sh } from '../helpers/host.js';
 
 const test = hostTest();
 
@@ -230,4 +230,48 @@ test('a container with NET_ADMIN that keeps flushing its own address is not repa
   await waitFor('unwired', async () => JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout).length === 0);
   await daemon.stop();
   await assertNoLeftovers(t, d, net, [c]);
+});
+
+test('with --check-interval 0 nothing checks until SIGHUP, which checks at once: an address flushed inside the container, its host veth deleted and dockcni\'s CNI-ADMIN rule deleted are each repaired, with the same address', async (t) => {
+  const d = await dirs(t);
+  const net = await bridgeNetwork(t, d.confDir, d.root, 94, [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }], true);
+  const daemon = await startDaemon(t, d, ['--check-interval', '0']);
+  const a = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`, '-l', 'dockcni.ports=18194:80'], ['httpd', '-f', '-p', '80', '-h', '/etc']);
+  const b = await container(t, ['--network', 'none', '-l', `dockcni.networks=${net.name}`]);
+  const [addressA, addressB] = [await waitFor('a wired', () => addressOf(a)), await waitFor('b wired', () => addressOf(b))];
+  const pidOf = async (id: string) => (await sh('docker', ['inspect', '-f', '{{.State.Pid}}', id])).stdout.trim();
+  let probe = 184;
+  /** Breaks one thing, sends SIGHUP, and waits for the repair the log names. */
+  const repairedAfterSighup = async (what: string, missing: RegExp, breakIt: () => Promise<void>) => {
+    const before = repairsLogged(daemon);
+    await breakIt();
+    t.is(repairsLogged(daemon), before, `${what}: no check runs by itself with --check-interval 0`);
+    process.kill(daemon.process.pid!, 'SIGHUP');
+    await waitFor(`${what}: repaired after SIGHUP`, async () => repairsLogged(daemon) > before, 20_000).catch((error: unknown) => { t.log(daemon.log()); throw error; });
+    t.regex(daemon.log().split('\n').filter((l) => l.includes('repaired')).at(-1) ?? '', missing, what);
+    t.true(await waitFor(`${what}: a reaches b`, () => pingFrom(a, addressB), 20_000), what);
+    t.is(await addressOf(a), addressA, `${what}: a keeps its address`);
+    t.is(await addressOf(b), addressB, `${what}: b keeps its address`);
+    t.regex(await httpFromOtherHost(t, 18194, probe++), /^HTTP\/1\.[01] 200/, `${what}: the port mapping answers`);
+  };
+  await repairedAfterSighup('an address flushed inside the container', new RegExp(`missing="address ${addressB.replace(/\./g, '\\.')}/24 on eth0"`), async () => {
+    await sh('nsenter', ['-t', await pidOf(b), '-n', 'ip', 'addr', 'flush', 'dev', 'eth0']);
+  });
+  await repairedAfterSighup('its host veth deleted', /missing="interface eth0 in the container; host link veth\w+"/, async () => {
+    // The peer's index from inside (sysfs under nsenter would show the host's own eth0), and only a
+    // link on the test's bridge is ever deleted.
+    const peer = /eth0@if(\d+):/.exec((await sh('nsenter', ['-t', await pidOf(b), '-n', 'ip', '-o', 'link', 'show', 'eth0'])).stdout)?.[1];
+    const veth = (await hostVethsOn(net.bridge)).find((l) => l.startsWith(`${peer}: veth`))?.split(':')[1]?.trim().split('@')[0];
+    t.truthy(veth, 'b\'s veth on the test\'s bridge');
+    await sh('ip', ['link', 'del', veth!]);
+  });
+  await repairedAfterSighup('dockcni\'s CNI-ADMIN rule deleted', new RegExp(`missing="dockcni's port-mapped rule for ${addressA.replace(/\./g, '\\.')} \\(filter\\)"`), async () => {
+    const rule = (await sh('iptables-save', ['-t', 'filter'])).stdout.split('\n').find((l) => l.startsWith('-A CNI-ADMIN') && l.includes(a));
+    t.truthy(rule);
+    await sh('sh', ['-c', `iptables -w ${rule!.replace(/^-A /, '-D ')}`]);
+  });
+  await sh('docker', ['rm', '-f', a, b]);
+  await waitFor('unwired', async () => JSON.parse((await dockcni(['ls', '-o', 'json', ...d.flags])).stdout).length === 0);
+  await daemon.stop();
+  await assertNoLeftovers(t, d, net, [a, b]);
 });

@@ -5,7 +5,7 @@ import type { ExecutionContext } from 'ava';
 import { execa } from 'execa';
 import { addressOf, assertNoLeftovers, dirs, httpFromOtherHost, pingFrom, sleep, startDaemon, waitFor, type Dirs } from '../helpers/docker.js';
 import { ROOT } from '../helpers/fixtures.js';
-import { BUSYBOX_IMAGE, bridgeNetwork, dockcni, hostTest, hostVethsOn, reservations, restartDockerd, sh, uid, type TestNetwork } from '../helpers/host.js';
+import { BUSYBOX_IMAGE, PAUSE_IMAGE, bridgeNetwork, dockcni, hostTest, hostVethsOn, reservations, restartDockerd, sh, uid, type TestNetwork } from '../helpers/host.js';
 
 const test = hostTest();
 const DAEMON_JSON = '/etc/docker/daemon.json';
@@ -412,6 +412,36 @@ test('runtime install\'s options reach every container it wires: --allow-network
     .find((c) => c.phase === 'start' && c.command === 'ADD');
   t.regex(add?.env['CNI_ARGS'] ?? '', /K8S_POD_NAMESPACE=payments;/);
   t.regex(add?.env['CNI_ARGS'] ?? '', /;TEAM=blue$/);
+  await settled(d);
+  await assertNoLeftovers(t, d, net, []);
+});
+
+test('dockcni run --sandbox takes the sandbox path though the runtime is installed; --ip6 gives the app its IPv6 address on either path', async (t) => {
+  const { d, net, rt } = await setup(t, 106);
+  const dual = uid('tnd');
+  const bridge = uid('dcbr');
+  t.teardown(async () => { await sh('ip', ['link', 'del', bridge], { reject: false }); });
+  await writeFile(path.join(d.confDir, `40-${dual}.conflist`), JSON.stringify({
+    cniVersion: '1.0.0', name: dual,
+    plugins: [
+      { type: 'bridge', bridge, isGateway: true, capabilities: { ips: true }, ipam: { type: 'host-local', dataDir: net.ipamDir, ranges: [[{ subnet: '10.231.107.0/24' }], [{ subnet: 'fd00:dc:107::/64' }]] } },
+      { type: 'firewall', backend: 'iptables' },
+    ],
+  }));
+  const viaRuntime = await dockcni(['run', '--dockcni-runtime', rt, ...d.flags, '--network', dual, '--ip6', 'fd00:dc:107::50', '--rm', BUSYBOX_IMAGE, 'ip', '-o', 'addr', 'show', 'eth0'], { reject: false });
+  t.is(viaRuntime.exitCode, 0, viaRuntime.stderr);
+  t.regex(viaRuntime.stdout, /inet6 fd00:dc:107::50\/64/, 'the runtime path: the address asked for');
+  t.regex(viaRuntime.stdout, /inet 10\.231\.107\.\d+\/24/, 'and one from the IPv4 range');
+  const name = uid('dcsb');
+  t.teardown(async () => { await sh('docker', ['rm', '-f', name, `${name}.sandbox`], { reject: false }); });
+  await dockcni(['run', '--dockcni-runtime', rt, '--sandbox', '--sandbox-image', PAUSE_IMAGE, ...d.flags, '-d', '--name', name, '--network', dual, '--ip6', 'fd00:dc:107::51', BUSYBOX_IMAGE, 'sleep', '600']);
+  const sandboxId = (await sh('docker', ['inspect', '-f', '{{.Id}}', `${name}.sandbox`])).stdout.trim();
+  t.is((await sh('docker', ['inspect', '-f', '{{.HostConfig.NetworkMode}} {{.HostConfig.Runtime}}', name])).stdout.trim(), `container:${sandboxId} runc`, 'the app joins its sandbox\'s netns, not through the runtime');
+  t.regex((await sh('docker', ['exec', name, 'ip', '-o', 'addr', 'show', 'eth0'])).stdout, /inet6 fd00:dc:107::51\/64/, 'the sandbox path: the address asked for');
+  await sh('docker', ['rm', '-f', name]);
+  const gc = await dockcni(['gc', '--sandbox-grace', '0', ...d.flags]);
+  t.regex(gc.stdout, new RegExp(`removed run sandbox ${name}\\.sandbox \\(${sandboxId.slice(0, 12)}\\): its app is not running`));
+  t.is((await sh('docker', ['inspect', `${name}.sandbox`], { reject: false })).exitCode, 1, 'the sandbox went with its app');
   await settled(d);
   await assertNoLeftovers(t, d, net, []);
 });

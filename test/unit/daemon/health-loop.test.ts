@@ -85,3 +85,24 @@ test('an attachment its container keeps undoing (NET_ADMIN) is not repaired ever
   t.is(s.attempts(), 2, 'the second backoff is longer');
   t.deepEqual(s.gaveUp, [], 'a relapse is not a failed repair: the container is not stopped');
 });
+
+test('a round someone asks for (SIGHUP) repairs what the backoff holds back: after a relapse and after a failed repair', async (t) => {
+  const clock = { t: 0 };
+  let fail = false;
+  const s = setup(async () => { if (fail) throw new Error('plugin "bridge" not found'); return true; }, undefined, clock);
+  await s.loop.round();
+  clock.t = 1000;
+  await s.loop.round();
+  t.is(s.attempts(), 1, 'a relapse: backing off');
+  await s.loop.round(true);
+  t.is(s.attempts(), 2, 'asked for: repaired at once');
+  fail = true;
+  clock.t = 10_000;
+  await s.loop.round();
+  t.is(s.attempts(), 3);
+  await s.loop.round();
+  t.is(s.attempts(), 3, 'a failed repair backs off');
+  await s.loop.round(true);
+  t.is(s.attempts(), 4, 'asked for: tried again at once');
+  t.deepEqual(s.gaveUp, [ID], 'and its failure counts towards --on-failure');
+});
