@@ -92,7 +92,12 @@ export class ContainerHandlers {
   async stopped(id: string, labels: Readonly<Record<string, string>>): Promise<void> {
     await this.unwire(id, true);
     const sandbox = labels[SANDBOX_LABEL];
-    if (sandbox === undefined || !CONTAINER_ID.test(sandbox) || !(await this.o.wirer.isSandboxOf(sandbox, id))) return;
+    if (sandbox === undefined) return;
+    if (!CONTAINER_ID.test(sandbox) || !(await this.o.wirer.isSandboxOf(sandbox, id))) {
+      // Anyone can set the label: only the sandbox's own record, written by `run`, names its app.
+      this.o.log.log('warn', `left alone the container its ${SANDBOX_LABEL} label names: no run sandbox of this container`, { id: short(id), named: sandbox.slice(0, 64) });
+      return;
+    }
     await this.unwire(sandbox);
     await this.o.docker.remove(sandbox);
     this.o.log.log('info', 'removed sandbox', { app: short(id), sandbox: short(sandbox) });
@@ -102,9 +107,12 @@ export class ContainerHandlers {
   async unwire(id: string, ifGone = false): Promise<void> {
     const started = performance.now();
     try {
-      if (await this.o.wirer.unwire(id, { ifGone })) {
+      const outcome = await this.o.wirer.unwire(id, { ifGone });
+      if (outcome === 'unwired') {
         this.o.metrics.observe('del', true, (performance.now() - started) / 1000);
         this.o.log.log('info', 'unwired', { id: short(id) });
+      } else {
+        this.o.log.log('debug', outcome === 'kept-newer' ? 'kept: its process lives, a newer incarnation wired by the runtime' : 'nothing to unwire', { id: short(id) });
       }
     } catch (error) {
       this.o.metrics.observe('del', false, (performance.now() - started) / 1000);

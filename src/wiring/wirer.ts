@@ -17,6 +17,9 @@ import type { CniArgs } from '../cni/args.js';
 import type { HostFirewall } from './host-firewall.js';
 import type { NetnsPins } from './netns-pins.js';
 
+/** What unwire did: DELs run, nothing was wired, or the record is a newer incarnation's (kept). */
+export type UnwireOutcome = 'unwired' | 'nothing' | 'kept-newer';
+
 /** The container as the wirer needs it; filled from Docker by the callers. */
 export interface WireTarget {
   readonly containerId: string;
@@ -122,24 +125,24 @@ export class Wirer {
   }
 
   /**
-   * DEL every network (reverse order), unpin, forget. false when there was nothing to undo. `ifGone`:
-   * for a container that died, whose record may already be a newer incarnation's (a restart wired
-   * by the runtime before the die event was handled): a record whose process still lives is kept.
+   * DEL every network (reverse order), unpin, forget. `ifGone`: for a container that died, whose record
+   * may already be a newer incarnation's (a restart wired by the runtime before the die event was
+   * handled): a record whose process still lives is kept, and says so.
    */
-  async unwire(containerId: string, { ifGone = false }: { ifGone?: boolean } = {}): Promise<boolean> {
+  async unwire(containerId: string, { ifGone = false }: { ifGone?: boolean } = {}): Promise<UnwireOutcome> {
     const release = await this.options.locks.mutex(`ctr-${containerId}`);
     try {
       const record = await this.options.store.read(containerId);
-      if (ifGone && record !== undefined && this.options.pins.isLive(containerId, record.pid)) return false;
+      if (ifGone && record !== undefined && this.options.pins.isLive(containerId, record.pid)) return 'kept-newer';
       if (!record) {
         await this.options.pins.unpin(containerId);
         // An unreadable record file goes too: its cache entries still let gc DEL what it held.
         await this.options.store.remove(containerId);
-        return false;
+        return 'nothing';
       }
       const hadWork = record.netns !== '';
       await this.teardown(record, loadConfDir(this.options.confDir));
-      return hadWork;
+      return hadWork ? 'unwired' : 'nothing';
     } finally {
       await release();
     }

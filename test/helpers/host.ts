@@ -104,7 +104,10 @@ export async function restartDockerd(): Promise<void> {
   const { readFile, writeFile, open } = await import('node:fs/promises');
   const { spawn } = await import('node:child_process');
   const { tmpdir } = await import('node:os');
-  const pid = Number((await sh('pgrep', ['-x', 'dockerd'])).stdout.trim().split('\n')[0]);
+  // The dockerd of /var/run/docker.sock, by its pid file (verified to be dockerd): never another one
+  // a test started in a namespace of its own.
+  const { dockerdPid } = await import('../../src/runtime/install.js');
+  const pid = dockerdPid();
   process.kill(pid, 'SIGTERM');
   for (let i = 0; i < 300 && (await sh('kill', ['-0', String(pid)], { reject: false })).exitCode === 0; i++) await new Promise((r) => setTimeout(r, 100));
   const log = await open('/var/log/dockcni-test-dockerd.log', 'a');

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { BIN, FIXTURE_PLUGINS, tempDir } from '../helpers/fixtures.js';
 import { bridgeNetwork, hostTest, netns, reservations, sh } from '../helpers/host.js';
-import { addressOf, container, dirs, pingFrom, sleep, startDaemon, waitFor } from '../helpers/docker.js';
+import { addressOf, container, dirs, pingFrom, startDaemon, waitFor } from '../helpers/docker.js';
 
 const test = hostTest();
 
@@ -96,6 +96,6 @@ test('plugins run in their own process group: Ctrl-C on dockcni does not cut a p
   process.kill(-(cli.pid ?? 0), 'SIGINT');
   const interrupted = await cli;
   t.is(interrupted.signal, 'SIGINT', 'dockcni itself was interrupted');
-  await sleep(2000);
+  await waitFor('the plugin to end', async () => (await calls(calls_)).some((x) => x.phase === 'end'));
   t.deepEqual((await calls(calls_)).map((x) => `${x.phase} ${x.command}`), ['start ADD', 'end ADD'], 'the plugin ran to its end');
 });

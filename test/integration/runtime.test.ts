@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { execa } from 'execa';
-import { addressOf, assertNoLeftovers, dirs, httpFromOtherHost, pingFrom, sleep, startDaemon, waitFor, type Dirs } from '../helpers/docker.js';
+import { addressOf, assertNoLeftovers, dirs, httpFromOtherHost, pingFrom, startDaemon, waitFor, type Dirs } from '../helpers/docker.js';
 import { ROOT } from '../helpers/fixtures.js';
 import { BUSYBOX_IMAGE, PAUSE_IMAGE, bridgeNetwork, dockcni, hostTest, hostVethsOn, reservations, restartDockerd, sh, uid, type TestNetwork } from '../helpers/host.js';
 
@@ -173,7 +173,7 @@ test('runtime: a hung plugin fails the start once the timeout passes, leaving no
 
 test('runtime and daemon share state: the daemon neither re-wires nor unwires a runtime container, across docker restart', async (t) => {
   const { d, net, rt } = await setup(t, 76);
-  const daemon = await startDaemon(t, d);
+  const daemon = await startDaemon(t, d, ['--debug']);
   const out = path.join(d.root, 'out');
   await sh('mkdir', ['-p', out]);
   const c = await run(t, rt, ['-d', '-v', `${out}:/out`, '--network', 'none', '-l', `dockcni.networks=${net.name}`], ['sh', '-c', 'ip -4 -o addr show eth0 >> /out/starts; ip -o link show eth0 >> /out/links; sleep 600']);
@@ -182,14 +182,18 @@ test('runtime and daemon share state: the daemon neither re-wires nor unwires a 
     return lines.length >= n && lines;
   });
   const first = (await firstLine(1))[0]!;
-  await waitFor('the daemon to see the start', async () => daemon.log().includes(c.name) || daemon.log().includes('wired'), 10_000).catch(() => undefined);
-  await sleep(1000);
+  const id = (await sh('docker', ['inspect', '-f', '{{.Id}}', c.name])).stdout.trim().slice(0, 12);
+  // Its start event handled: the daemon finds the runtime's record of this incarnation and says it is wired.
+  await waitFor('the daemon to handle the start', async () => new RegExp(`info +wired .*id=${id}`).test(daemon.log()));
   const address = /inet (\S+)\//.exec(first)?.[1];
   t.is(await addressOf(c.name), address, 'the address the first instruction saw is still there: the daemon did not re-wire it');
   t.is(Number((await sh('docker', ['exec', c.name, 'sh', '-c', 'ls /sys/class/net | wc -l'])).stdout.trim()), 2, 'lo and one eth0');
   await sh('docker', ['restart', '-t', '1', c.name]);
   const lines = await firstLine(2);
-  await sleep(1500); // the die event of the first run reaches the daemon after the runtime wired the second
+  // The first run's die: the daemon DELs that run if the runtime's delete has not yet, finds nothing
+  // to do if it has, or keeps the second run's record if the runtime wired it first — never the live one.
+  await waitFor('the daemon to handle the die', async () => new RegExp(`(info +unwired|debug +kept: its process lives, a newer incarnation wired by the runtime|debug +nothing to unwire) id=${id}`).test(daemon.log()));
+  await waitFor('the daemon to handle the second start', async () => (daemon.log().match(new RegExp(`info +wired .*id=${id}`, 'g')) ?? []).length >= 2);
   t.regex(lines[1]!, /inet 10\.231\.76\.\d+\/24/);
   t.truthy(await addressOf(c.name), 'the restarted container keeps its networking after the daemon handled the old die');
   t.is((await cacheEntries(d)).length, 1, 'one attachment, not two');
@@ -334,7 +338,6 @@ test('runtime: a create that fails without --rm (missing plugin, bad label, addr
   t.not(again.exitCode, 0);
   t.regex(again.stderr, /already held by container/);
   await sh('docker', ['rm', '-f', holder.name]);
-  await settled(d).catch(() => undefined);
   await waitFor('the holder unwired', async () => (await reservations(net)).length === 0);
   await sh('docker', ['start', failed[2]!]);
   t.regex((await sh('docker', ['exec', failed[2]!, 'ip', '-4', '-o', 'addr', 'show', 'eth0'])).stdout, /inet 10\.231\.102\.40\/24/, 'wired with the address once it was free');

@@ -72,7 +72,7 @@ export const detachCommand: CommandModule<object, Args> = {
     const ctx = await contextFrom(argv);
     const id = (await ctx.docker.inspect(argv.container))?.id ?? argv.container;
     if (argv.network.length === 0) {
-      if (!(await ctx.wirer.unwire(id))) throw new DockcniError('not-wired', `container ${argv.container} is not wired by dockcni`, { fix: 'see `dockcni ls`' });
+      if ((await ctx.wirer.unwire(id)) !== 'unwired') throw new DockcniError('not-wired', `container ${argv.container} is not wired by dockcni`, { fix: 'see `dockcni ls`' });
       return;
     }
     for (const network of argv.network) {

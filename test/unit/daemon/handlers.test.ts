@@ -30,7 +30,7 @@ class FakeWirer {
     if (this.failures-- > 0) throw this.error;
     return { containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns: '/x', origin: 'daemon', networks: [], updatedAt: '' };
   }
-  async unwire(id: string) { this.unwired.push(id); return true; }
+  async unwire(id: string) { this.unwired.push(id); return 'unwired' as const; }
   /** Sandboxes `run` recorded, as sandbox id → app id. */
   readonly sandboxes = new Map<string, string>();
   async isSandboxOf(sandbox: string, app: string) { return this.sandboxes.get(sandbox) === app; }
@@ -111,13 +111,14 @@ test('a run app takes its sandbox with it; a label naming any other container to
   docker.add(VICTIM, {});
   const wirer = new FakeWirer();
   wirer.sandboxes.set(SANDBOX, ID);
-  const { h } = handlers(docker, wirer);
+  const { h, log } = handlers(docker, wirer);
   // Forged: a container naming an unrelated container, and one naming a real sandbox that is not its own.
   await h.stopped(INTRUDER, { 'dockcni.role': 'app', 'dockcni.sandbox': VICTIM });
   await h.stopped(INTRUDER, { 'dockcni.role': 'app', 'dockcni.sandbox': SANDBOX });
   await h.stopped(INTRUDER, { 'dockcni.role': 'app', 'dockcni.sandbox': '../../etc' });
   t.deepEqual(wirer.unwired, [INTRUDER, INTRUDER, INTRUDER]);
   t.deepEqual(docker.calls, []);
+  t.deepEqual(log.lines.filter((l) => l.message.startsWith('left alone')).map((l) => l.fields['named']), [VICTIM, SANDBOX, '../../etc'], 'each forgery said');
   // The app run recorded: its sandbox goes, whatever its own labels say.
   await h.stopped(ID, { 'dockcni.sandbox': SANDBOX });
   t.deepEqual(wirer.unwired.slice(3), [ID, SANDBOX]);

@@ -28,7 +28,7 @@ function context(calls: string[], wireError?: Error): RunContext {
     docker: { inspect: async () => running },
     wirer: {
       wire: async (target) => { calls.push(`wire ${target.name}`); if (wireError) throw wireError; return { containerId: SANDBOX, name: target.name, pid: 42, startedAt: 't', netns: '/run/x', origin: 'run', networks: [], updatedAt: '' }; },
-      unwire: async () => { calls.push('unwire'); return true; },
+      unwire: async () => { calls.push('unwire'); return 'unwired' as const; },
       recordApp: async (sandbox, app) => { calls.push(`record ${sandbox.slice(0, 4)} app ${app.slice(0, 4)}`); },
     },
   };

@@ -79,14 +79,14 @@ test('a die handled late keeps a newer incarnation the runtime has wired; a dead
   const { wirer, records, added } = await setup(t, pins, (dir) => new AttachmentStore(dir));
   await wirer.wire({ ...target, origin: 'runtime', startedAt: '' }, request);
   pins.live.add(target.pid);
-  t.false(await wirer.unwire(ID, { ifGone: true }));
+  t.is(await wirer.unwire(ID, { ifGone: true }), 'kept-newer');
   t.deepEqual(added, ['ADD']);
   t.truthy(await records.read(ID));
   // The same incarnation seen by the daemon (Docker's StartedAt, which the runtime could not know) is not wired twice.
   await wirer.wire({ ...target, startedAt: '2026-12-01T00:00:00Z' }, request);
   t.deepEqual(added, ['ADD']);
   pins.live.delete(target.pid);
-  t.true(await wirer.unwire(ID, { ifGone: true }));
+  t.is(await wirer.unwire(ID, { ifGone: true }), 'unwired');
   t.deepEqual(added, ['ADD', 'DEL']);
   t.is(await records.read(ID), undefined);
 });
