@@ -6,6 +6,7 @@ import type { Paths } from '../paths.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { createWirer } from '../wiring/create-wirer.js';
 import type { BindMountPins } from '../wiring/netns-pins.js';
+import type { Sandboxes } from '../wiring/sandboxes.js';
 import type { Wirer } from '../wiring/wirer.js';
 import { pathsFrom, type DockerFlags } from './flags.js';
 import { traceFrom } from './engine.js';
@@ -18,6 +19,7 @@ export interface Context {
   readonly store: AttachmentStore;
   readonly pins: BindMountPins;
   readonly wirer: Wirer;
+  readonly sandboxes: Sandboxes;
   readonly collector: Collector;
 }
 
@@ -31,8 +33,6 @@ export interface ContextHooks {
   readonly signal?: AbortSignal | undefined;
   /** Problems that fail nothing [default: a warning on stderr]. */
   readonly onWarning?: ((message: string) => void) | undefined;
-  /** How long updating the hosts files of a wired container's peers took. */
-  readonly onNamesUpdated?: ((containerId: string, ms: number) => void) | undefined;
 }
 
 export async function contextFrom(flags: DockerFlags, hooks: ContextHooks = {}): Promise<Context> {
@@ -41,10 +41,10 @@ export async function contextFrom(flags: DockerFlags, hooks: ContextHooks = {}):
   const { DockerodeClient } = await import('../docker/dockerode-client.js');
   const { resolveDockerEndpoint } = await import('../docker/endpoint.js');
   const docker = new DockerodeClient(resolveDockerEndpoint(flags.dockerHost));
-  const { engine, store, pins, firewall, wirer } = createWirer({
+  const { engine, store, pins, firewall, wirer, sandboxes } = createWirer({
     paths, timeoutMs: Math.round(flags.timeout * 1000), podNamespace: flags.podNamespace, trace: traceFrom(flags, hooks.observe), onProgress: hooks.onProgress, signal: hooks.signal,
-    onWarning: hooks.onWarning ?? ((message) => { process.stderr.write(`dockcni: warning: ${message}\n`); }), onNamesUpdated: hooks.onNamesUpdated,
+    onWarning: hooks.onWarning ?? ((message) => { process.stderr.write(`dockcni: warning: ${message}\n`); }),
   });
   const collector = new Collector({ docker, wirer, engine, store, pins, firewall, confDir: paths.confDir, sandboxGraceMs: flags.sandboxGrace * 1000 });
-  return { paths, docker, engine, store, pins, wirer, collector };
+  return { paths, docker, engine, store, pins, wirer, sandboxes, collector };
 }

@@ -75,6 +75,14 @@ export interface CniResult {
   [key: string]: unknown;
 }
 
+/** One host port forwarded to the container: the `portMappings` capability's entries, as the portmap plugin reads them. */
+export interface PortMapping {
+  readonly hostPort: number;
+  readonly containerPort: number;
+  readonly protocol: 'tcp' | 'udp' | 'sctp';
+  readonly hostIP?: string;
+}
+
 export interface VersionInfo {
   readonly cniVersion: string;
   readonly supportedVersions: readonly string[];

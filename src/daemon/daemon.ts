@@ -6,7 +6,7 @@ import { KeyedQueue } from './keyed-queue.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
 import type { Collector } from '../gc/collector.js';
-import { fullyWired, sameIncarnation } from '../state/attachment.js';
+import { fullyWired, isCurrent } from '../state/attachment.js';
 import { HealthLoop, type HealthLoopOptions } from './health-loop.js';
 
 export interface DaemonOptions {
@@ -130,7 +130,7 @@ export class Daemon {
   async reconcile(): Promise<void> {
     const scan = await this.o.collector.scan();
     const unwired = scan.labelled.filter((c) => c.running && !scan.records.some(
-      (r) => r.containerId === c.id && sameIncarnation(r, c.pid, c.startedAt) && fullyWired(r)));
+      (r) => r.containerId === c.id && isCurrent(r, c.pid, c.startedAt) && fullyWired(r)));
     for (const skipped of scan.skippedCache) {
       if (this.reported.has(skipped.path)) continue;
       this.reported.add(skipped.path);

@@ -3,6 +3,7 @@ import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { CniPluginError } from '../cni/plugin-error.js';
 import { CONTAINER_ID } from '../state/attachment.js';
 import { parseLabels, SANDBOX_LABEL, type LabelOptions, type WireRequest } from '../wiring/labels.js';
+import type { Sandboxes } from '../wiring/sandboxes.js';
 import type { Wirer } from '../wiring/wirer.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
@@ -12,7 +13,8 @@ export type FailurePolicy = 'stop' | 'kill' | 'ignore';
 
 export interface HandlerOptions {
   readonly docker: DockerClient;
-  readonly wirer: Pick<Wirer, 'wire' | 'unwire' | 'isSandboxOf'>;
+  readonly wirer: Pick<Wirer, 'wire' | 'unwire'>;
+  readonly sandboxes: Pick<Sandboxes, 'isSandboxOf'>;
   readonly log: Logger;
   readonly metrics: Metrics;
   readonly labels: LabelOptions;
@@ -24,8 +26,6 @@ export interface HandlerOptions {
   readonly signal?: AbortSignal | undefined;
   /** Where the plugins' share of each wiring is read from, for the `wired` log line. */
   readonly pluginTime?: Pick<PluginTime, 'take'> | undefined;
-  /** The time each wiring spent updating its peers' hosts files, for the `wired` log line. */
-  readonly namesTime?: { take(containerId: string): number } | undefined;
 }
 
 const short = (id: string) => id.slice(0, 12);
@@ -54,10 +54,10 @@ export class ContainerHandlers {
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       try {
-        const record = await this.o.wirer.wire({ ...container, containerId: id, origin: 'daemon' }, request);
+        const { record, namesMs } = await this.o.wirer.wire({ ...container, containerId: id, origin: 'daemon' }, request);
         const tookMs = performance.now() - started;
         this.o.metrics.observe('add', true, tookMs / 1000);
-        const timing = { tookMs: Math.round(tookMs), pluginMs: this.o.pluginTime && Math.round(this.o.pluginTime.take(id)), namesMs: this.o.namesTime && Math.round(this.o.namesTime.take(id)) };
+        const timing = { tookMs: Math.round(tookMs), pluginMs: this.o.pluginTime && Math.round(this.o.pluginTime.take(id)), namesMs: Math.round(namesMs) };
         for (const n of record.networks) {
           this.o.log.log('info', 'wired', { container: container.name, id: short(id), network: n.network, ifname: n.ifName, addresses: n.addresses.join(','), ...timing });
         }
@@ -93,7 +93,7 @@ export class ContainerHandlers {
     await this.unwire(id, true);
     const sandbox = labels[SANDBOX_LABEL];
     if (sandbox === undefined) return;
-    if (!CONTAINER_ID.test(sandbox) || !(await this.o.wirer.isSandboxOf(sandbox, id))) {
+    if (!CONTAINER_ID.test(sandbox) || !(await this.o.sandboxes.isSandboxOf(sandbox, id))) {
       // Anyone can set the label: only the sandbox's own record, written by `run`, names its app.
       this.o.log.log('warn', `left alone the container its ${SANDBOX_LABEL} label names: no run sandbox of this container`, { id: short(id), named: sandbox.slice(0, 64) });
       return;

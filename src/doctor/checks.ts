@@ -14,10 +14,11 @@ import type { Collector, Leftover } from '../gc/collector.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { describeError, PluginNotFoundError } from '../errors.js';
 import { locksDir, type Paths } from '../paths.js';
-import type { AttachmentRecord } from '../state/attachment.js';
+import { holdsNetns, type AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { asTarget, hostListener, hostSockets, overlaps, type HostSocket } from '../wiring/host-ports.js';
-import { NETWORKS_LABEL, parseLabels, type PortMapping } from '../wiring/labels.js';
+import { NETWORKS_LABEL, parseLabels } from '../wiring/labels.js';
+import type { PortMapping } from '../cni/types.js';
 import type { HostLeftover } from '../gc/host-leftovers.js';
 import { DEFAULT_DAEMON_JSON, DEFAULT_RUNTIME_NAME, runtimeStatus } from '../runtime/install.js';
 import { identityWays } from '../wiring/kept-identity.js';
@@ -164,7 +165,7 @@ async function hostChecks(): Promise<CheckResult[]> {
 
 /** Mapped host ports, from the records of wired containers: taken twice, or also listened on by a host process. */
 export function portFindings(records: readonly AttachmentRecord[], sockets: readonly HostSocket[]): CheckResult[] {
-  const wanted = records.filter((r) => r.netns !== '').flatMap((r) => r.networks.filter((n) => n.state !== 'failed')
+  const wanted = records.filter(holdsNetns).flatMap((r) => r.networks.filter((n) => n.state !== 'failed')
     .flatMap((n) => ((n.capabilityArgs['portMappings'] as PortMapping[] | undefined) ?? []).map((mapping) => ({ container: r.name, mapping }))));
   const clashes: string[] = [];
   wanted.forEach((w, i) => {

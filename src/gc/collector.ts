@@ -9,8 +9,7 @@ import { supportsGc } from '../cni/version.js';
 import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { describeError, DockcniError } from '../errors.js';
 import { removeIfExists, staleTempFiles } from '../fs-atomic.js';
-import { CONTAINER_ID } from '../state/attachment.js';
-import { sameIncarnation, type AttachmentRecord } from '../state/attachment.js';
+import { CONTAINER_ID, holdsNetns, isCurrent, type AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { NETWORKS_LABEL } from '../wiring/labels.js';
 import type { HostFirewall } from '../wiring/host-firewall.js';
@@ -67,7 +66,7 @@ export interface GcReport {
 function whyStale(record: AttachmentRecord, container: ContainerInfo | undefined): string | undefined {
   if (!container) return 'container is gone';
   if (!container.running) return 'container is not running';
-  if (!sameIncarnation(record, container.pid, container.startedAt)) return 'container restarted since it was wired';
+  if (!isCurrent(record, container.pid, container.startedAt)) return 'container restarted since it was wired';
   return undefined;
 }
 
@@ -108,7 +107,7 @@ export class Collector {
       if (record.app === undefined && Date.now() - Date.parse(sandbox.createdAt) <= this.o.sandboxGraceMs) continue;
       leftovers.push({ kind: 'sandbox', containerId: sandbox.id, name: sandbox.name, why: record.app === undefined ? 'its app never started' : 'its app is not running' });
     }
-    const recorded = new Set(records.filter((r) => r.netns !== '').map((r) => r.containerId));
+    const recorded = new Set(records.filter(holdsNetns).map((r) => r.containerId));
     const owned = cache.entries.filter((e) => this.owns(e));
     // Cache entries before pins: their DEL needs the netns a pin may still hold.
     for (const entry of owned) {

@@ -1,6 +1,6 @@
 import type { Cni } from '../cni/cni.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
-import type { AttachmentRecord, NetworkAttachment } from '../state/attachment.js';
+import { describeFailure, holdsNetns, repairFailed, type AttachmentRecord, type NetworkAttachment } from '../state/attachment.js';
 import type { Wirer } from '../wiring/wirer.js';
 import { missingParts, type HostView } from './health.js';
 import { LinuxHostView } from './host-view.js';
@@ -31,7 +31,7 @@ export class Healer {
   constructor(private readonly o: HealerOptions) {}
 
   private async missing(record: AttachmentRecord, attachment: NetworkAttachment, view: HostView): Promise<string[]> {
-    if (attachment.state === 'failed' && attachment.error?.startsWith('repair failed') === true) return [attachment.error];
+    if (repairFailed(attachment)) return [describeFailure(attachment.failure!)];
     if (attachment.state !== 'wired') return [];
     return missingParts(record, attachment, await this.o.cni.cachedAttachment(attachment.network, record.containerId, attachment.ifName), view);
   }
@@ -41,7 +41,7 @@ export class Healer {
     const view = this.o.view();
     const broken: Broken[] = [];
     for (const record of await this.o.store.list()) {
-      if (record.netns === '' || (only !== undefined && !only.has(record.containerId))) continue;
+      if (!holdsNetns(record) || (only !== undefined && !only.has(record.containerId))) continue;
       for (const a of record.networks) {
         const missing = await this.missing(record, a, view);
         if (missing.length > 0) broken.push({ containerId: record.containerId, name: record.name, network: a.network, ifName: a.ifName, missing });

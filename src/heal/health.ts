@@ -1,7 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import type { CacheEntry } from '../cni/result-cache.js';
 import type { NetworkAttachment, AttachmentRecord } from '../state/attachment.js';
-import type { PortMapping } from '../wiring/labels.js';
+import type { PortMapping } from '../cni/types.js';
 
 /**
  * What the host looks like, read once per check round: iptables rules, links, and what a container's

@@ -1,6 +1,7 @@
 import type { DockerClient } from '../docker/docker-client.js';
 import { describeError, DockcniError, InvalidInputError } from '../errors.js';
 import { NETWORKS_LABEL, parseLabels, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions } from '../wiring/labels.js';
+import type { Sandboxes } from '../wiring/sandboxes.js';
 import type { Wirer } from '../wiring/wirer.js';
 import type { AppRunner } from './app-runner.js';
 import type { RunArgs } from './run-args.js';
@@ -11,7 +12,8 @@ export const DEFAULT_SANDBOX_IMAGE = 'registry.k8s.io/pause:3.9';
 /** What `run` needs beyond the docker CLI; built while the sandbox starts. */
 export interface RunContext {
   readonly docker: Pick<DockerClient, 'inspect'>;
-  readonly wirer: Pick<Wirer, 'wire' | 'unwire' | 'recordApp'>;
+  readonly wirer: Pick<Wirer, 'wire' | 'unwire'>;
+  readonly sandboxes: Pick<Sandboxes, 'recordApp'>;
 }
 
 export interface RunDeps {
@@ -57,10 +59,6 @@ export function sandboxRunArgs(args: RunArgs, image: string): string[] {
   return out;
 }
 
-/**
- * kubelet's sandbox pattern: a `--network none` sandbox is started and wired first, then the app joins
- * its netns, so the app's first instruction already sees its interfaces. Returns the exit status.
- */
 /** The flag a user typed for each label `run` turns its flags into: errors name what was typed. */
 const FLAG_OF_LABEL: Readonly<Record<string, string>> = {
   [`label ${NETWORKS_LABEL}`]: '--network', 'label dockcni.ip': '--ip/--ip6', 'label dockcni.mac': '--mac-address', 'label dockcni.ports': '-p/--publish',
@@ -95,6 +93,10 @@ export async function runWithRuntime(args: RunArgs, deps: Pick<RunDeps, 'app' | 
   return app.exited;
 }
 
+/**
+ * kubelet's sandbox pattern: a `--network none` sandbox is started and wired first, then the app joins
+ * its netns, so the app's first instruction already sees its interfaces. Returns the exit status.
+ */
 export async function runWithCni(args: RunArgs, deps: RunDeps, options: RunOptions): Promise<number> {
   if (args.restart !== undefined) {
     throw new InvalidInputError('--restart', args.restart, 'the sandbox path cannot restart an app (it would find its sandbox removed)', 'install the runtime (`dockcni runtime install`): then dockcni run wires each restart, or run the service under `dockcni daemon`');
@@ -134,7 +136,7 @@ export async function runWithCni(args: RunArgs, deps: RunDeps, options: RunOptio
   deps.onApp?.(app);
   // Recorded as soon as Docker names the app: if dockcni dies now, the daemon or gc still knows that
   // this sandbox goes with this app, and no label can say otherwise.
-  const recorded = app.containerId.then((id) => (id === undefined ? undefined : ctx.wirer.recordApp(sandboxId, id).then(() => id)));
+  const recorded = app.containerId.then((id) => (id === undefined ? undefined : ctx.sandboxes.recordApp(sandboxId, id).then(() => id)));
   const status = await app.exited;
   const appId = await recorded;
   // Detached: the sandbox stays for its app; the daemon or `dockcni gc` removes it once the app is gone

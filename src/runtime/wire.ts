@@ -7,7 +7,7 @@ import { describeError, DockcniError, fixOf, InvalidInputError } from '../errors
 import { resolvePaths } from '../paths.js';
 import { createWirer, type WiringParts } from '../wiring/create-wirer.js';
 import { commaSet, parseLabels, type LabelOptions } from '../wiring/labels.js';
-import type { WireTarget } from '../wiring/wirer.js';
+import type { WireTarget } from '../wiring/intent.js';
 import { optionsProblem, type Invocation, type RuntimeOptions } from './invocation.js';
 import { report } from './report.js';
 

@@ -2,13 +2,13 @@ import { appendFileSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidInputError } from '../errors.js';
 import { readdirOrEmptySync, readTextIfExists, readTextIfExistsSync, removeIfExists, writeFileAtomic } from '../fs-atomic.js';
-import { CONTAINER_ID, type AttachmentRecord } from './attachment.js';
+import { CONTAINER_ID, fromDisk, type AttachmentRecord } from './attachment.js';
 
 function parseRecord(text: string): AttachmentRecord | undefined {
   try {
     const value = JSON.parse(text) as Partial<AttachmentRecord> | null;
     const valid = typeof value === 'object' && value !== null && typeof value.containerId === 'string' && typeof value.netns === 'string' && Array.isArray(value.networks);
-    return valid ? value as AttachmentRecord : undefined;
+    return valid ? fromDisk(value as AttachmentRecord) : undefined;
   } catch (error) {
     if (error instanceof SyntaxError) return undefined;
     throw error;

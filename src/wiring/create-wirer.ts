@@ -6,6 +6,7 @@ import { locksDir, pinsDir, type Paths } from '../paths.js';
 import { AttachmentStore } from '../state/attachment-store.js';
 import { IptablesHostFirewall } from './host-firewall.js';
 import { BindMountPins } from './netns-pins.js';
+import { Sandboxes } from './sandboxes.js';
 import { Wirer } from './wirer.js';
 
 export interface CreateWirerOptions {
@@ -19,7 +20,6 @@ export interface CreateWirerOptions {
   readonly signal?: AbortSignal | undefined;
   /** Where problems that fail nothing are reported (another container's hosts file). */
   readonly onWarning: (message: string) => void;
-  readonly onNamesUpdated?: ((containerId: string, ms: number) => void) | undefined;
 }
 
 export interface WiringParts {
@@ -28,6 +28,7 @@ export interface WiringParts {
   readonly pins: BindMountPins;
   readonly firewall: IptablesHostFirewall;
   readonly wirer: Wirer;
+  readonly sandboxes: Sandboxes;
 }
 
 /** The wirer with its real collaborators (mount, iptables, lock and record files): for entry points. */
@@ -36,8 +37,9 @@ export function createWirer(o: CreateWirerOptions): WiringParts {
   const store = new AttachmentStore(o.paths.stateDir);
   const pins = new BindMountPins(pinsDir(o.paths));
   const firewall = new IptablesHostFirewall();
+  const locks = new FileLocks(locksDir(o.paths), undefined, o.signal);
   const wirer = new Wirer({
-    engine, store, pins, firewall, locks: new FileLocks(locksDir(o.paths), undefined, o.signal), confDir: o.paths.confDir, podNamespace: o.podNamespace, onProgress: o.onProgress, onWarning: o.onWarning, onNamesUpdated: o.onNamesUpdated, readyWaitMs: o.timeoutMs,
+    engine, store, pins, firewall, locks, confDir: o.paths.confDir, podNamespace: o.podNamespace, onProgress: o.onProgress, onWarning: o.onWarning, readyWaitMs: o.timeoutMs,
   });
-  return { engine, store, pins, firewall, wirer };
+  return { engine, store, pins, firewall, wirer, sandboxes: new Sandboxes(store, locks) };
 }

@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { DockcniError, InvalidInputError } from '../errors.js';
-import type { AttachmentRecord, NetworkAttachment } from '../state/attachment.js';
+import { holdsClaims, holdsNetns, type AttachmentRecord, type NetworkAttachment } from '../state/attachment.js';
 
 /**
  * The names a container publishes into its peers' /etc/hosts, and who owns one. Every peer's libc reads
@@ -120,8 +120,6 @@ export function namesOf(record: AttachmentRecord, attachment: NetworkAttachment)
   }
 }
 
-const holds = (a: NetworkAttachment) => a.state === 'wired' || a.state === 'adding';
-
 /**
  * First come, first served: throws when one of `wanted`'s claims is a live peer's name or claim on the
  * network (a peer in the same claim group may share the group's name). Called under the network's
@@ -132,8 +130,8 @@ export function checkClaims(network: string, self: { containerId: string; name?:
   // compose project/service: replicas of one service share its name, the one claim two containers may both hold.
   const service = self.group?.slice(self.group.indexOf('/') + 1);
   for (const peer of others) {
-    if (peer.containerId === self.containerId || peer.netns === '') continue;
-    const attachment = peer.networks.find((a) => a.network === network && holds(a));
+    if (peer.containerId === self.containerId || !holdsNetns(peer)) continue;
+    const attachment = peer.networks.find((a) => a.network === network && holdsClaims(a));
     if (attachment === undefined) continue;
     const theirs = namesOf(peer, attachment);
     const holder = `${peer.name} (${peer.containerId.slice(0, 12)})`;

@@ -1,7 +1,7 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { readTextIfExistsSync } from '../fs-atomic.js';
-import type { PortMapping } from './labels.js';
+import type { PortMapping } from '../cni/types.js';
 
 /** A socket of the host listening on (TCP) or bound to (UDP) a port. */
 export interface HostSocket {

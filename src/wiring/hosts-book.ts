@@ -1,7 +1,7 @@
 import type { Locks } from '../cni/lock.js';
 import { describeError } from '../errors.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
-import type { AttachmentRecord, NetworkAttachment } from '../state/attachment.js';
+import { holdsNetns, type AttachmentRecord, type NetworkAttachment } from '../state/attachment.js';
 import { checkContainerFilePath, writeHosts } from './container-files.js';
 import { listedNames, namesOf } from './host-names.js';
 
@@ -15,7 +15,7 @@ const hostPart = (cidr: string) => cidr.split('/')[0] ?? cidr;
  */
 export function hostsEntries(self: AttachmentRecord, all: readonly AttachmentRecord[]): string[][] {
   const mine = new Set(self.networks.filter(wired).map((a) => a.network));
-  const live = [self, ...all.filter((r) => r.netns !== '' && r.containerId !== self.containerId)];
+  const live = [self, ...all.filter((r) => holdsNetns(r) && r.containerId !== self.containerId)];
   const on = live.flatMap((r) => r.networks.filter((a) => wired(a) && mine.has(a.network)).map((a) => ({ r, a })));
   // Per network: a claim a container's own name has taken there is left out (see host-names.ts).
   const containerNames = new Map<string, Set<string>>();
@@ -48,7 +48,7 @@ export class HostsBook {
     const wanted = new Set(networks);
     const release = await this.locks.mutex('hosts');
     try {
-      const live = (await this.store.list()).filter((r) => r.netns !== '');
+      const live = (await this.store.list()).filter(holdsNetns);
       const targets = new Map<string, { record: AttachmentRecord; entries: string[][] }>();
       for (const r of live) if (r.networks.some((a) => wanted.has(a.network))) targets.set(r.containerId, { record: r, entries: hostsEntries(r, live) });
       for (const r of touched) {

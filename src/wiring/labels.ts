@@ -1,6 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import { parseCniArgs, type CniArgs } from '../cni/args.js';
 import { isValidNetworkName } from '../cni/conf.js';
+import type { PortMapping } from '../cni/types.js';
 import { InvalidInputError } from '../errors.js';
 import { checkAlias, checkAliasCount } from './host-names.js';
 
@@ -52,13 +53,6 @@ export function identityArgs(podNamespace: string, podName: string, containerId:
 export const ADDRESS_ARGS = new Set(['ip', 'ips', 'gateway', 'mac']);
 export const MAX_LABEL_VALUE = 4096;
 export const MAX_NETWORKS = 16;
-
-export interface PortMapping {
-  readonly hostPort: number;
-  readonly containerPort: number;
-  readonly protocol: 'tcp' | 'udp' | 'sctp';
-  readonly hostIP?: string;
-}
 
 export interface NetworkRequest {
   readonly network: string;

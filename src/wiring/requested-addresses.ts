@@ -2,12 +2,10 @@ import ipaddr from 'ipaddr.js';
 import { hostLocalSubnets } from '../cni/host-local.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import { InvalidInputError } from '../errors.js';
-import type { AttachmentRecord, NetworkAttachment } from '../state/attachment.js';
+import { holdsClaims, type AttachmentRecord, type NetworkAttachment } from '../state/attachment.js';
 
 const hostPart = (address: string) => address.split('/')[0] ?? address;
-/** An attachment that holds what it has or asked for: one being added has no result yet, but its claim counts. */
-const holds = (n: NetworkAttachment) => n.state === 'wired' || n.state === 'adding';
-const asked = (n: NetworkAttachment): string[] => (n.state === 'adding' && Array.isArray(n.capabilityArgs['ips']) ? n.capabilityArgs['ips'] as string[] : []);
+/** What an attachment asked for: one being added has no result yet, but its claim counts. */const asked = (n: NetworkAttachment): string[] => (n.state === 'adding' && Array.isArray(n.capabilityArgs['ips']) ? n.capabilityArgs['ips'] as string[] : []);
 
 /**
  * A static address asked for by a label, checked before any plugin runs so the error can name the
@@ -24,7 +22,7 @@ export function checkRequestedAddresses(list: NetworkConfigList, ips: readonly s
       throw new InvalidInputError(`address for network ${list.name}`, requested, `outside the network's range ${listed}`, `pick an address inside ${listed}, or leave it to IPAM`);
     }
     for (const other of others) {
-      const held = other.networks.some((n) => n.network === list.name && holds(n)
+      const held = other.networks.some((n) => n.network === list.name && holdsClaims(n)
         && [...n.addresses, ...asked(n)].some((a) => ipaddr.isValid(hostPart(a)) && ipaddr.parse(hostPart(a)).toString() === ip.toString()));
       if (held) {
         throw new InvalidInputError(`address for network ${list.name}`, requested, `already held by container ${other.name} (${other.containerId.slice(0, 12)})`,
@@ -38,7 +36,7 @@ export function checkRequestedAddresses(list: NetworkConfigList, ips: readonly s
 export function checkRequestedMac(list: NetworkConfigList, mac: string, others: readonly AttachmentRecord[]): void {
   const wanted = mac.toLowerCase();
   for (const other of others) {
-    const held = other.networks.some((n) => n.network === list.name && holds(n)
+    const held = other.networks.some((n) => n.network === list.name && holdsClaims(n)
       && (n.mac?.toLowerCase() === wanted || (n.state === 'adding' && String(n.capabilityArgs['mac'] ?? '').toLowerCase() === wanted)));
     if (held) {
       throw new InvalidInputError(`MAC address for network ${list.name}`, mac, `already used by container ${other.name} (${other.containerId.slice(0, 12)})`,

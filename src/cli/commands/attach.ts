@@ -3,6 +3,7 @@ import { CATALOG } from './catalog.js';
 import { DockcniError, InvalidInputError } from '../../errors.js';
 import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, parseAliases, parseIps, parseMac, parseNetworkList, parsePorts } from '../../wiring/labels.js';
 import { contextFrom } from '../context.js';
+import { holdsNetns } from '../../state/attachment.js';
 import { withDockerFlags, type DockerFlags } from '../flags.js';
 
 interface Args extends DockerFlags {
@@ -40,7 +41,7 @@ export const attachCommand: CommandModule<object, Args> = {
       throw new DockcniError('network-mode', `container ${container.name} uses network mode "${container.networkMode}"`, { fix: 'start it with --network none; CNI interfaces next to Docker\'s would fight over routes' });
     }
     const existing = await ctx.store.read(container.id);
-    const wired = existing !== undefined && existing.netns !== '';
+    const wired = existing !== undefined && holdsNetns(existing);
     const names = parseNetworkList('--network', argv.network.join(','));
     if (argv.ifname !== undefined && names.length > 1) throw new InvalidInputError('--ifname', argv.ifname, 'goes with a single --network', 'attach one network at a time to name its interface');
     // On a wired container the new networks take the next free interfaces: eth1, eth2, …
@@ -56,7 +57,7 @@ export const attachCommand: CommandModule<object, Args> = {
     const group = service === undefined ? undefined : `${container.labels[COMPOSE_PROJECT_LABEL] ?? ''}/${service}`;
     const request = { networks: names.map((network, i) => ({ network, ifName: i === 0 && argv.ifname ? argv.ifname : free[i] ?? `eth${i}`, capabilityArgs: i === 0 ? first : {}, extraArgs: [], aliases, ...(group === undefined ? {} : { group }) })) };
     const target = { ...container, containerId: container.id, origin: 'attach' as const };
-    const record = wired ? await ctx.wirer.attachNetworks(target, request) : await ctx.wirer.wire(target, request);
+    const record = wired ? await ctx.wirer.attachNetworks(target, request) : (await ctx.wirer.wire(target, request)).record;
     for (const n of record.networks) process.stdout.write(`${container.name} ${n.ifName} ${n.network} ${n.addresses.join(',')}\n`);
   },
 };

@@ -51,16 +51,14 @@ export const daemonCommand: CommandModule<object, Args> = {
     const metrics = new Metrics();
     const pluginTime = new PluginTime(metrics);
     const shutdownSignal = new AbortController();
-    const names = new Map<string, number>();
-    const ctx = await contextFrom(argv, { observe: pluginTime.observe, signal: shutdownSignal.signal, onWarning: (message) => log.log('warn', message), onNamesUpdated: (id, ms) => names.set(id, ms) });
+    const ctx = await contextFrom(argv, { observe: pluginTime.observe, signal: shutdownSignal.signal, onWarning: (message) => log.log('warn', message) });
     const single = await new FileLocks(locksDir(ctx.paths), 1000).mutex('daemon').catch((error: Error) => {
       throw new DockcniError('daemon-running', `another dockcni daemon is running: ${error.message}`, { cause: error, fix: 'stop it first (systemctl stop dockcni), or give this one its own --run-dir and --state-dir' });
     });
     const served = argv.metricsAddr ? await serveMetrics(metrics, argv.metricsAddr) : undefined;
     if (served) log.log('info', 'metrics listening', { address: `${served.address.address}:${served.address.port}` });
     const handlers = new ContainerHandlers({
-      docker: ctx.docker, wirer: ctx.wirer, log, metrics, onFailure: argv.onFailure, retries: argv.retries, retryDelayMs: 1000, pluginTime, signal: shutdownSignal.signal,
-      namesTime: { take: (id) => { const ms = names.get(id) ?? 0; names.delete(id); return ms; } },
+      docker: ctx.docker, wirer: ctx.wirer, sandboxes: ctx.sandboxes, log, metrics, onFailure: argv.onFailure, retries: argv.retries, retryDelayMs: 1000, pluginTime, signal: shutdownSignal.signal,
       labels: {
         allowNetworks: argv.allowNetworks ? commaSet(argv.allowNetworks) : undefined,
         allowArgs: argv.allowArgs === undefined ? undefined : commaSet(argv.allowArgs),

@@ -11,6 +11,7 @@ import { bridgeName, bridgesOf, CREATED_BY, conflistFor, overlap, pickSubnet, SU
 import { writeFileAtomic } from '../../fs-atomic.js';
 import { hostLocalDir } from '../../cni/host-local.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
+import { holdsNetns } from '../../state/attachment.js';
 import { hostRoutes } from '../../wiring/host-routes.js';
 import { numeric, pathsFrom, withCniFlags, withDockerFlags, withOutput, type CniFlags, type DockerFlags } from '../flags.js';
 import { table } from '../output.js';
@@ -39,7 +40,7 @@ const ls: CommandModule<object, Args> = {
       return;
     }
     const records = await new AttachmentStore(pathsFrom(argv).stateDir).list();
-    const attached = (name: string) => records.filter((r) => r.netns !== '' && r.networks.some((n) => n.network === name)).length;
+    const attached = (name: string) => records.filter((r) => holdsNetns(r) && r.networks.some((n) => n.network === name)).length;
     process.stdout.write(`${table([['NAME', 'DRIVER', 'SUBNETS', 'ATTACHED', 'VERSION', 'PLUGINS', 'SOURCE'], ...networks.map((n) => [
       n.name, n.plugins[0]?.type ?? '-', subnetsOf(n).join(',') || '-', String(attached(n.name)), n.cniVersion, n.plugins.map((p) => p.type).join(','), n.source,
     ])])}\n`);
@@ -192,7 +193,7 @@ const rm: CommandModule<object, RmArgs> = {
       if (raw.dockcni?.createdBy !== CREATED_BY && !argv.force) {
         throw new DockcniError('not-found', `${list.source} was not written by dockcni networks create: left alone`, { fix: 'remove it by hand, or pass --force' });
       }
-      const attached = records.filter((r) => r.netns !== '' && r.networks.some((n) => n.network === name));
+      const attached = records.filter((r) => holdsNetns(r) && r.networks.some((n) => n.network === name));
       if (attached.length > 0 && !argv.force) {
         throw new DockcniError('already-wired', `network ${name} has ${attached.length} container(s) attached: ${attached.map((r) => r.name).join(', ')}`, { fix: 'stop them first, or pass --force to detach them' });
       }

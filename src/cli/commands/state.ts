@@ -5,6 +5,7 @@ import { describeHostLeftover, describeLeftover } from '../describe.js';
 import { DockcniError } from '../../errors.js';
 import type { CleanupError } from '../../gc/collector.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
+import { describeFailure } from '../../state/attachment.js';
 import { pathsFrom, withDockerFlags, withOutput, withPathFlags, type DockerFlags } from '../flags.js';
 import type { PathFlags } from '../../paths.js';
 import { table } from '../output.js';
@@ -33,7 +34,7 @@ export const lsCommand: CommandModule<object, LsArgs> = {
       return;
     }
     const rows = records.flatMap((r) => r.networks.map((n) => [
-      r.containerId.slice(0, 12), r.name, n.network, n.ifName, n.addresses.join(',') || '-', n.state === 'failed' ? `failed: ${n.error ?? ''}` : `${n.state}${n.repairs ? ` (repaired ${n.repairs}×, last ${n.lastRepair ?? '?'})` : ''}`,
+      r.containerId.slice(0, 12), r.name, n.network, n.ifName, n.addresses.join(',') || '-', n.state === 'failed' ? `failed: ${n.failure === undefined ? '' : describeFailure(n.failure)}` : `${n.state}${n.repairs ? ` (repaired ${n.repairs}×, last ${n.lastRepair ?? '?'})` : ''}`,
     ]));
     process.stdout.write(`${table([['CONTAINER', 'NAME', 'NETWORK', 'IFACE', 'ADDRESSES', 'STATE'], ...rows])}\n`);
   },

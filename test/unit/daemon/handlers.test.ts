@@ -7,7 +7,8 @@ import { Metrics } from '../../../src/daemon/metrics.js';
 import type { Collector } from '../../../src/gc/collector.js';
 import type { AttachmentRecord } from '../../../src/state/attachment.js';
 import type { WireRequest } from '../../../src/wiring/labels.js';
-import type { WireTarget } from '../../../src/wiring/wirer.js';
+import type { WireTarget } from '../../../src/wiring/intent.js';
+import type { WireOutcome } from '../../../src/wiring/wirer.js';
 import { FakeDocker } from '../../helpers/fake-docker.js';
 
 const ID = 'a'.repeat(64);
@@ -24,11 +25,12 @@ class FakeWirer {
   readonly wired: { target: WireTarget; request: WireRequest }[] = [];
   readonly unwired: string[] = [];
   constructor(private failures = 0, private readonly error: Error = new CniPluginError({ plugin: 'bridge', command: 'ADD', kind: 'error-result', cniCode: 11, msg: 'busy' }), private readonly onWire?: () => void) {}
-  async wire(target: WireTarget, request: WireRequest): Promise<AttachmentRecord> {
+  async wire(target: WireTarget, request: WireRequest): Promise<WireOutcome> {
     this.onWire?.();
     this.wired.push({ target, request });
     if (this.failures-- > 0) throw this.error;
-    return { containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns: '/x', origin: 'daemon', networks: [], updatedAt: '' };
+    const record: AttachmentRecord = { containerId: target.containerId, name: target.name, pid: target.pid, startedAt: target.startedAt, netns: '/x', origin: 'daemon', networks: [], updatedAt: '' };
+    return { record, namesMs: 0 };
   }
   async unwire(id: string) { this.unwired.push(id); return 'unwired' as const; }
   /** Sandboxes `run` recorded, as sandbox id → app id. */
@@ -39,7 +41,7 @@ class FakeWirer {
 function handlers(docker: FakeDocker, wirer: FakeWirer, policy: FailurePolicy = 'stop', retries = 2) {
   const log = new MemoryLog();
   const metrics = new Metrics();
-  return { log, metrics, h: new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: policy, retries, retryDelayMs: 1 }) };
+  return { log, metrics, h: new ContainerHandlers({ docker, wirer, sandboxes: wirer, log, metrics, labels: {}, onFailure: policy, retries, retryDelayMs: 1 }) };
 }
 
 test('a container gone between the event and the inspect is skipped quietly', async (t) => {
@@ -128,7 +130,7 @@ test('a run app takes its sandbox with it; a label naming any other container to
 test('only failures that may pass are retried: a network mode other than none is refused at once', async (t) => {
   const docker = new FakeDocker();
   docker.add(ID, { 'dockcni.networks': 'front' }, { networkMode: 'default' });
-  const { NetworkModeError } = await import('../../../src/wiring/wirer.js');
+  const { NetworkModeError } = await import('../../../src/wiring/wire-errors.js');
   const wirer = new FakeWirer(9, new NetworkModeError('web', 'default'));
   const { h, log } = handlers(docker, wirer, 'stop', 2);
   await h.started(ID);
@@ -146,7 +148,7 @@ function daemonOn(docker: FakeDocker, wirer: FakeWirer, onScan: () => Promise<vo
     remove: async () => [],
     cniGc: async () => ({ deleted: [], errors: [] }),
   } as unknown as Collector;
-  const handlers = new ContainerHandlers({ docker, wirer, log, metrics, labels: {}, onFailure: 'stop', retries: 0, retryDelayMs: 1 });
+  const handlers = new ContainerHandlers({ docker, wirer, sandboxes: wirer, log, metrics, labels: {}, onFailure: 'stop', retries: 0, retryDelayMs: 1 });
   const daemon = new Daemon({ docker, handlers, collector, log, metrics, concurrency: 2 });
   const until = async (what: () => boolean) => { for (let i = 0; i < 400 && !what(); i++) await new Promise((r) => setTimeout(r, 25)); };
   return { daemon, running: daemon.run(), log, metrics, until };
@@ -212,7 +214,7 @@ test('shutdown: a wiring waiting to be retried is given up at once, without the 
   const wirer = new FakeWirer(9);
   const log = new MemoryLog();
   const controller = new AbortController();
-  const h = new ContainerHandlers({ docker, wirer, log, metrics: new Metrics(), labels: {}, onFailure: 'stop', retries: 5, retryDelayMs: 60_000, signal: controller.signal });
+  const h = new ContainerHandlers({ docker, wirer, sandboxes: wirer, log, metrics: new Metrics(), labels: {}, onFailure: 'stop', retries: 5, retryDelayMs: 60_000, signal: controller.signal });
   const started = Date.now();
   setTimeout(() => controller.abort(), 100);
   await h.started(ID);
@@ -227,7 +229,7 @@ test('retries back off, doubling from --retry delay', async (t) => {
   docker.add(ID, { 'dockcni.networks': 'front' });
   const at: number[] = [];
   const wirer = new FakeWirer(3, undefined, () => at.push(performance.now()));
-  const h = new ContainerHandlers({ docker, wirer, log: new MemoryLog(), metrics: new Metrics(), labels: {}, onFailure: 'stop', retries: 3, retryDelayMs: 40 });
+  const h = new ContainerHandlers({ docker, wirer, sandboxes: wirer, log: new MemoryLog(), metrics: new Metrics(), labels: {}, onFailure: 'stop', retries: 3, retryDelayMs: 40 });
   await h.started(ID);
   const gaps = at.slice(1).map((x, i) => x - (at[i] ?? 0));
   t.is(gaps.length, 3);

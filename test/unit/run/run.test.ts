@@ -27,10 +27,10 @@ function context(calls: string[], wireError?: Error): RunContext {
   return {
     docker: { inspect: async () => running },
     wirer: {
-      wire: async (target) => { calls.push(`wire ${target.name}`); if (wireError) throw wireError; return { containerId: SANDBOX, name: target.name, pid: 42, startedAt: 't', netns: '/run/x', origin: 'run', networks: [], updatedAt: '' }; },
+      wire: async (target) => { calls.push(`wire ${target.name}`); if (wireError) throw wireError; return { record: { containerId: SANDBOX, name: target.name, pid: 42, startedAt: 't', netns: '/run/x', origin: 'run', networks: [], updatedAt: '' }, namesMs: 0 }; },
       unwire: async () => { calls.push('unwire'); return 'unwired' as const; },
-      recordApp: async (sandbox, app) => { calls.push(`record ${sandbox.slice(0, 4)} app ${app.slice(0, 4)}`); },
     },
+    sandboxes: { recordApp: async (sandbox, app) => { calls.push(`record ${sandbox.slice(0, 4)} app ${app.slice(0, 4)}`); } },
   };
 }
 

@@ -10,7 +10,8 @@ import { publishedNames } from '../../../src/wiring/host-names.js';
 import { hostsEntries } from '../../../src/wiring/hosts-book.js';
 import type { NetworkRequest } from '../../../src/wiring/labels.js';
 import type { NetnsPins } from '../../../src/wiring/netns-pins.js';
-import { Wirer, type WireTarget } from '../../../src/wiring/wirer.js';
+import { Wirer } from '../../../src/wiring/wirer.js';
+import type { WireTarget } from '../../../src/wiring/intent.js';
 
 class Pins implements NetnsPins {
   readonly dir = '/run/fake-pins';
@@ -76,8 +77,8 @@ test('an alias another container claimed on the network is refused, naming the h
 
 test('a container name that an earlier alias holds wins: the alias is left out of every hosts file while it lives', async (t) => {
   const { wirer, store } = await setup(t);
-  const a = await wirer.wire(target('a'), on({ aliases: ['db'] }));
-  const db = await wirer.wire(target('db'), on());
+  const { record: a } = await wirer.wire(target('a'), on({ aliases: ['db'] }));
+  const { record: db } = await wirer.wire(target('db'), on());
   const all = await store.list();
   const addr = (r: typeof a) => r.networks[0]!.addresses[0]!.split('/')[0]!;
   t.deepEqual(hostsEntries(db, all).filter((e) => e.includes('db')), [[addr(db), 'db']], 'db resolves to the container named db only');
@@ -100,7 +101,7 @@ test('two containers asking for one MAC on a network: the second is refused nami
 
 test('a MAC the plugin gave another container counts as taken too', async (t) => {
   const { wirer } = await setup(t);
-  const a = await wirer.wire(target('a'), on());
+  const { record: a } = await wirer.wire(target('a'), on());
   const mac = a.networks[0]!.mac!;
   await t.throwsAsync(wirer.wire(target('b'), on({ capabilityArgs: { mac } })), { message: /already used by container a/ });
 });
