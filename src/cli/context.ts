@@ -2,6 +2,7 @@ import type { CniEngine } from '../cni/engine.js';
 import type { TraceSink } from '../cni/invoke.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { Collector } from '../gc/collector.js';
+import { ChildProcessCommands, type HostCommands } from '../host-commands.js';
 import type { Paths } from '../paths.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { createWirer } from '../wiring/create-wirer.js';
@@ -9,6 +10,7 @@ import type { BindMountPins } from '../wiring/netns-pins.js';
 import type { Sandboxes } from '../wiring/sandboxes.js';
 import type { Wirer } from '../wiring/wirer.js';
 import { pathsFrom, type DockerFlags } from './flags.js';
+import { dockerClient } from './docker.js';
 import { traceFrom } from './engine.js';
 
 /** Everything the Docker-facing commands share, built once at the entry point. */
@@ -21,6 +23,7 @@ export interface Context {
   readonly wirer: Wirer;
   readonly sandboxes: Sandboxes;
   readonly collector: Collector;
+  readonly commands: HostCommands;
 }
 
 /** What a command adds to the shared context; all optional. */
@@ -37,14 +40,12 @@ export interface ContextHooks {
 
 export async function contextFrom(flags: DockerFlags, hooks: ContextHooks = {}): Promise<Context> {
   const paths = pathsFrom(flags);
-  // dockerode is loaded only by the commands that talk to Docker: `dockcni cni …` starts faster without it.
-  const { DockerodeClient } = await import('../docker/dockerode-client.js');
-  const { resolveDockerEndpoint } = await import('../docker/endpoint.js');
-  const docker = new DockerodeClient(resolveDockerEndpoint(flags.dockerHost));
+  const docker = await dockerClient(flags.dockerHost);
+  const commands = new ChildProcessCommands();
   const { engine, store, pins, firewall, wirer, sandboxes } = createWirer({
     paths, timeoutMs: Math.round(flags.timeout * 1000), podNamespace: flags.podNamespace, trace: traceFrom(flags, hooks.observe), onProgress: hooks.onProgress, signal: hooks.signal,
-    onWarning: hooks.onWarning ?? ((message) => { process.stderr.write(`dockcni: warning: ${message}\n`); }),
+    onWarning: hooks.onWarning ?? ((message) => { process.stderr.write(`dockcni: warning: ${message}\n`); }), commands,
   });
   const collector = new Collector({ docker, wirer, engine, store, pins, firewall, confDir: paths.confDir, sandboxGraceMs: flags.sandboxGrace * 1000 });
-  return { paths, docker, engine, store, pins, wirer, sandboxes, collector };
+  return { paths, docker, engine, store, pins, wirer, sandboxes, collector, commands };
 }

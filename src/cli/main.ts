@@ -1,23 +1,42 @@
 import { setFlagsFromString } from 'node:v8';
 import type { CommandModule } from 'yargs';
-import { CATALOG, type CatalogEntry, type CommandName } from './commands/catalog.js';
+import { COMMANDS, completions, isCommand, oneOf, RUN_COMMAND, subcommandsOf, type CommandName } from './command-list.js';
 import { rejectedFlag } from './flags.js';
 import { formatError } from './output.js';
+
+/**
+ * How each command's module is loaded: only the one being run is, since each brings its own
+ * dependencies (the engine, dockerode) and a command should not pay for the others'.
+ */
+const LOAD: Readonly<Record<CommandName, () => Promise<CommandModule>>> = {
+  cni: async () => (await import('./commands/cni.js')).cniCommand,
+  networks: async () => (await import('./commands/networks.js')).networksCommand,
+  daemon: async () => (await import('./commands/daemon.js')).daemonCommand as CommandModule,
+  ls: async () => (await import('./commands/state.js')).lsCommand as CommandModule,
+  inspect: async () => (await import('./commands/state.js')).inspectCommand as CommandModule,
+  gc: async () => (await import('./commands/state.js')).gcCommand as CommandModule,
+  attach: async () => (await import('./commands/attach.js')).attachCommand as CommandModule,
+  detach: async () => (await import('./commands/attach.js')).detachCommand as CommandModule,
+  reload: async () => (await import('./commands/reload.js')).reloadCommand as CommandModule,
+  runtime: async () => (await import('./commands/runtime.js')).runtimeCommand,
+  version: async () => (await import('./commands/version.js')).versionCommand as CommandModule,
+  doctor: async () => (await import('./commands/doctor.js')).doctorCommand as CommandModule,
+};
 
 /** The --help that covers what the user was typing: `dockcni cni add --help`, not the top level. */
 function helpFor(argv: readonly string[], chosen: CommandName | undefined): string {
   if (chosen === undefined) return 'dockcni --help';
   const sub = argv.slice(1).find((a) => !a.startsWith('-'));
-  const known = CATALOG[chosen].subcommands;
+  const known = subcommandsOf(chosen);
   return `dockcni ${chosen}${known && sub && known.includes(sub) ? ` ${sub}` : ''} --help`;
 }
 
 /** For `dockcni cni foo` or a bare `dockcni networks`: say which commands the group has. */
 function groupProblem(argv: readonly string[], chosen: CommandName | undefined): string | undefined {
-  const known = chosen === undefined ? undefined : CATALOG[chosen].subcommands;
+  const known = chosen === undefined ? undefined : subcommandsOf(chosen);
   if (chosen === undefined || known === undefined) return undefined;
   const sub = argv.slice(1).find((a) => !a.startsWith('-'));
-  if (sub === undefined) return `name a ${chosen} command: ${known.join(', ')}`;
+  if (sub === undefined) return `name a ${chosen} command: ${oneOf(known)}`;
   return known.includes(sub) ? undefined : `unknown ${chosen} command "${sub}": use one of ${known.join(', ')}`;
 }
 
@@ -31,18 +50,23 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     process.exitCode = await runCommand(argv.slice(1));
     return;
   }
+  // The shell asks on every <TAB>: answered from the command list, without loading yargs.
+  if (argv[0] === '--get-yargs-completions') {
+    const words = argv.slice(2);
+    process.stdout.write(completions(words).map((w) => `${w}\n`).join(''));
+    return;
+  }
   if (argv[0] === 'daemon') {
     // Set before the CLI loads: the daemon spends its life waiting on Docker and plugin processes, so
     // optimised code saves it no measurable CPU and costs resident memory (both in `npm run bench`). It
     // only stops optimisation from here on, so it is safe to set at run time.
     setFlagsFromString('--no-opt');
   }
-  // Loaded past the `run` check: `run` starts its sandbox sooner without yargs and the other commands.
   // Only the command being run is loaded; the others are listed by name for --help.
   const name = argv[0];
-  const chosen = name !== undefined && Object.hasOwn(CATALOG, name) ? name as CommandName : undefined;
-  const [{ default: yargs }, loaded] = await Promise.all([import('yargs'), chosen ? CATALOG[chosen].load() : undefined]);
-  const commands = (Object.entries(CATALOG) as [CommandName, CatalogEntry][]).map(([key, entry]) => (key === chosen && loaded ? loaded as CommandModule : { command: entry.usage, describe: entry.describe }));
+  const chosen = isCommand(name) ? name : undefined;
+  const [{ default: yargs }, loaded] = await Promise.all([import('yargs'), chosen ? LOAD[chosen]() : undefined]);
+  const commands = (Object.keys(COMMANDS) as CommandName[]).map((key) => (key === chosen && loaded ? loaded : { command: COMMANDS[key].usage, describe: COMMANDS[key].describe }));
   // yargs may hand one failure to .fail() more than once (nested commands, async handlers): one report.
   let reported = false;
   const report = (text: string, code: number) => {
@@ -55,7 +79,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<void
     await yargs(argv)
       .scriptName('dockcni')
       // Shown in the help only: `run` is parsed by hand above, before yargs loads.
-      .command('run [docker run flags] IMAGE [COMMAND…]', 'docker run with CNI networking in place before the app starts (see `dockcni run --help`)')
+      .command(RUN_COMMAND.usage, RUN_COMMAND.describe)
       .command(commands as CommandModule[])
       .completion('completion', 'print a bash completion script (dockcni completion >> ~/.bashrc)')
       .demandCommand(1, 'name a command; see `dockcni --help`')

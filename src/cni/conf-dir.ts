@@ -92,3 +92,8 @@ export function pickNetwork(listing: ConfDirListing, name: string): NetworkConfi
 export function findNetwork(dir: string, name: string): NetworkConfigList {
   return pickNetwork(loadConfDir(dir), name);
 }
+
+/** Every network dockcni can wire: the conf dir's, and the embedded one unless a file overrides it. */
+export function usableNetworks(listing: ConfDirListing): readonly NetworkConfigList[] {
+  return listing.networks.some((n) => n.name === DEFAULT_NETWORK_NAME) ? listing.networks : [...listing.networks, defaultNetwork()];
+}

@@ -1,7 +1,6 @@
-import { execFile } from 'node:child_process';
 import { readFileSync, statSync, type Stats } from 'node:fs';
-import { promisify } from 'node:util';
 import { DockcniError } from '../errors.js';
+import type { HostCommands } from '../host-commands.js';
 import type { RuntimeConf } from './types.js';
 
 /**
@@ -13,8 +12,6 @@ export interface NetnsGuard {
   /** Throws when no plugin may run there for this command. */
   check(command: 'ADD' | 'CHECK' | 'DEL', rt: RuntimeConf): Promise<void>;
 }
-
-const run = promisify(execFile);
 
 /** Link names of a /proc/<pid>/net/dev table. */
 export function parseNetDev(text: string): string[] {
@@ -38,6 +35,8 @@ const sameNs = (a: Stats | undefined, b: Stats | undefined) => a !== undefined &
  * otherwise from inside the netns through nsenter(1).
  */
 export class ProcNetnsGuard implements NetnsGuard {
+  constructor(private readonly commands: HostCommands) {}
+
   async check(command: 'ADD' | 'CHECK' | 'DEL', rt: RuntimeConf): Promise<void> {
     // DEL of a netns that is gone: plugins clean up what they can on the host side.
     if (rt.netns === '') return;
@@ -69,10 +68,10 @@ export class ProcNetnsGuard implements NetnsGuard {
     if (pid !== undefined && sameNs(target, statSync(`/proc/${pid}/ns/net`, { throwIfNoEntry: false }))) {
       return parseNetDev(readFileSync(`/proc/${pid}/net/dev`, 'utf8'));
     }
-    try {
-      return parseNetDev((await run('nsenter', [`--net=${netns}`, 'cat', '/proc/self/net/dev'])).stdout);
-    } catch (error) {
-      throw new DockcniError('netns-unreadable', `cannot list the links in ${netns}: ${(error as Error).message}`, { cause: error, fix: 'check that nsenter (util-linux) is installed and that dockcni runs as root' });
+    const listed = await this.commands.run('nsenter', [`--net=${netns}`, 'cat', '/proc/self/net/dev']);
+    if (listed.exitCode !== 0) {
+      throw new DockcniError('netns-unreadable', `cannot list the links in ${netns}: nsenter failed (exit ${listed.exitCode}): ${listed.stderr.trim()}`, { fix: 'check that nsenter (util-linux) is installed and that dockcni runs as root' });
     }
+    return parseNetDev(listed.stdout);
   }
 }

@@ -1,6 +1,5 @@
-import type { ConfDirListing } from './conf-dir.js';
+import { usableNetworks, type ConfDirListing } from './conf-dir.js';
 import type { CniEngine } from './engine.js';
-import { DEFAULT_NETWORK_NAME, defaultNetwork } from './default-network.js';
 import { findPlugin } from './plugin-path.js';
 import type { NetworkConfigList } from './types.js';
 
@@ -47,7 +46,7 @@ export async function validateConfDir(listing: ConfDirListing, engine: Pick<CniE
   for (const s of listing.shadowed) {
     findings.push({ level: 'warning', source: s.file, network: s.name, message: `network "${s.name}" is also defined in ${s.by}, which wins; this file is ignored` });
   }
-  const networks = listing.networks.some((n) => n.name === DEFAULT_NETWORK_NAME) ? listing.networks : [...listing.networks, defaultNetwork()];
+  const networks = usableNetworks(listing);
   for (const list of networks) findings.push(...(await validateNetwork(list, engine, pluginPath)));
   return findings;
 }

@@ -1,6 +1,6 @@
 import type { DockerClient, DockerEvent, EventSubscription } from '../docker/docker-client.js';
 import { describeError, fixOf } from '../errors.js';
-import { NETWORKS_LABEL } from '../wiring/labels.js';
+import { NETWORKS_LABEL } from '../wiring/label-keys.js';
 import type { ContainerHandlers } from './handlers.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Logger } from './logger.js';

@@ -2,7 +2,8 @@ import { abortableSleep, describeError, DockcniError, DockerApiError, fixOf } fr
 import type { ContainerInfo, DockerClient } from '../docker/docker-client.js';
 import { CniPluginError } from '../cni/plugin-error.js';
 import { CONTAINER_ID } from '../state/attachment.js';
-import { parseLabels, SANDBOX_LABEL, type LabelOptions, type WireRequest } from '../wiring/labels.js';
+import { SANDBOX_LABEL } from '../wiring/label-keys.js';
+import { parseLabels, type LabelOptions, type WireRequest } from '../wiring/labels.js';
 import type { Sandboxes } from '../wiring/sandboxes.js';
 import type { Wirer } from '../wiring/wirer.js';
 import type { Logger } from './logger.js';

@@ -1,5 +1,8 @@
 /** The Docker calls dockcni makes, behind one interface (implementation: DockerodeClient). */
 
+/** dockerd's data root when it names none (containers' config, hosts and resolv.conf are under it). */
+export const DEFAULT_DOCKER_ROOT = '/var/lib/docker';
+
 export interface ContainerInfo {
   readonly id: string;
   /** Without Docker's leading "/". */

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { DockerApiError } from '../errors.js';
-import type { ContainerInfo, DockerClient, DockerEvent, EventSubscription } from './docker-client.js';
+import { DEFAULT_DOCKER_ROOT, type ContainerInfo, type DockerClient, type DockerEvent, type EventSubscription } from './docker-client.js';
 import { tlsFiles, type DockerEndpoint } from './endpoint.js';
 import { loadDockerode } from './load-dockerode.js';
 
@@ -143,7 +143,7 @@ export class DockerodeClient implements DockerClient {
   async runtimes() {
     try {
       const info = await this.docker.info() as { Runtimes?: Record<string, unknown>; DefaultRuntime?: string; DockerRootDir?: string };
-      return { names: Object.keys(info.Runtimes ?? {}), defaultRuntime: info.DefaultRuntime ?? 'runc', rootDir: info.DockerRootDir ?? '/var/lib/docker' };
+      return { names: Object.keys(info.Runtimes ?? {}), defaultRuntime: info.DefaultRuntime ?? 'runc', rootDir: info.DockerRootDir ?? DEFAULT_DOCKER_ROOT };
     } catch (error) {
       throw wrap('info', error);
     }

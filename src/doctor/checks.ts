@@ -1,7 +1,6 @@
 import { access, readdir, readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import ipaddr from 'ipaddr.js';
 import { loadConfDir } from '../cni/conf-dir.js';
 import { DEFAULT_NETWORK_JSON, DEFAULT_NETWORK_NAME } from '../cni/default-network.js';
@@ -13,11 +12,13 @@ import type { CniEngine } from '../cni/engine.js';
 import type { Collector, Leftover } from '../gc/collector.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { describeError, PluginNotFoundError } from '../errors.js';
+import type { HostCommands } from '../host-commands.js';
 import { locksDir, type Paths } from '../paths.js';
 import { holdsNetns, type AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { asTarget, hostListener, hostSockets, overlaps, type HostSocket } from '../wiring/host-ports.js';
-import { NETWORKS_LABEL, parseLabels } from '../wiring/labels.js';
+import { NETWORKS_LABEL } from '../wiring/label-keys.js';
+import { parseLabels } from '../wiring/labels.js';
 import type { PortMapping } from '../cni/types.js';
 import type { HostLeftover } from '../gc/host-leftovers.js';
 import { DEFAULT_DAEMON_JSON, DEFAULT_RUNTIME_NAME, runtimeStatus } from '../runtime/install.js';
@@ -32,6 +33,7 @@ export interface DoctorDeps {
   /** Words for leftovers, from the CLI. */
   readonly describe: { readonly leftover: (item: Leftover) => string; readonly host: (item: HostLeftover) => string };
   readonly store: Pick<AttachmentStore, 'list'>;
+  readonly commands: HostCommands;
 }
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
@@ -102,7 +104,7 @@ function usesIpv6(list: NetworkConfigList): boolean {
   return values.some((v) => ipaddr.isValidCIDR(v) && ipaddr.parseCIDR(v)[0].kind() === 'ipv6');
 }
 
-async function kernelChecks(networks: readonly NetworkConfigList[]): Promise<CheckResult[]> {
+async function kernelChecks(commands: HostCommands, networks: readonly NetworkConfigList[]): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const fwd = await sysctl('net.ipv4.ip_forward');
   results.push(fwd === '1' ? ok('ip forwarding', 'net.ipv4.ip_forward = 1')
@@ -112,12 +114,12 @@ async function kernelChecks(networks: readonly NetworkConfigList[]): Promise<Che
     results.push(fwd6 === '1' ? ok('ipv6 forwarding', 'net.ipv6.conf.all.forwarding = 1')
       : fail('ipv6 forwarding', `net.ipv6.conf.all.forwarding = ${fwd6 ?? 'unreadable'} while a network is IPv6`, 'sysctl -w net.ipv6.conf.all.forwarding=1'));
   }
-  const version = await execa('iptables', ['-V'], { reject: false });
+  const version = await commands.run('iptables', ['-V']);
   if (version.exitCode !== 0) {
-    results.push(fail('iptables', `iptables does not run: ${version.stderr.trim() || version.message}`, 'apt-get install iptables'));
+    results.push(fail('iptables', `iptables does not run: ${version.stderr.trim()}`, 'apt-get install iptables'));
     return results;
   }
-  const forward = await execa('iptables', ['-w', '-S', 'FORWARD'], { reject: false });
+  const forward = await commands.run('iptables', ['-w', '-S', 'FORWARD']);
   const policy = /^-P FORWARD (\w+)/m.exec(forward.stdout)?.[1] ?? 'unknown';
   results.push(forward.exitCode === 0 ? ok('iptables', `${version.stdout.trim()}; FORWARD policy ${policy}`)
     : fail('iptables', `iptables -S FORWARD failed: ${forward.stderr.trim()}`, 'check the iptables backend (update-alternatives --config iptables)'));
@@ -205,10 +207,9 @@ async function leftoverChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
   return results;
 }
 
-/** Every node check, in the order an operator would make them. */
 /** Runtime mode is optional; once daemon.json names it, dockerd must list it and it must answer. */
-export async function runtimeCheck(ctx: Pick<DoctorDeps, 'docker'>, daemonJson = DEFAULT_DAEMON_JSON): Promise<CheckResult[]> {
-  const s = await runtimeStatus(ctx.docker, DEFAULT_RUNTIME_NAME, daemonJson);
+export async function runtimeCheck(ctx: Pick<DoctorDeps, 'docker' | 'commands'>, daemonJson = DEFAULT_DAEMON_JSON): Promise<CheckResult[]> {
+  const s = await runtimeStatus(ctx.docker, ctx.commands, DEFAULT_RUNTIME_NAME, daemonJson);
   if (s.entry === undefined) return [ok('runtime', `not installed (optional: \`dockcni runtime install\` wires containers before their first instruction)`)];
   if (s.untrusted.length > 0) {
     return [fail('runtime', `dockerd runs ${s.entry.path} as root on every container start, and others can change what it runs: ${s.untrusted.join('; ')}`, 'chown root and chmod go-w the paths named, or reinstall dockcni where only root can write, then `dockcni runtime install` again')];
@@ -229,12 +230,13 @@ export function repairChecks(networks: readonly NetworkConfigList[]): CheckResul
   return results.length > 0 ? results : [ok('repairs', 'every network lets a repair keep its containers\' addresses and MACs')];
 }
 
+/** Every node check, in the order an operator would make them. */
 export async function runChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
   const { results, reachable } = await dockerChecks(ctx);
   const listing = loadConfDir(ctx.paths.confDir);
   const guard = async (name: string, fn: () => Promise<CheckResult[]>) => fn().catch((error: unknown) => [fail(name, `check could not run: ${describeError(error)}`)]);
   results.push(...await guard('network config', () => configChecks(ctx, listing.networks)));
-  results.push(...await guard('kernel', () => kernelChecks(listing.networks)));
+  results.push(...await guard('kernel', () => kernelChecks(ctx.commands, listing.networks)));
   results.push(...await guard('host', hostChecks));
   results.push(...repairChecks(listing.networks));
   if (reachable) {

@@ -1,6 +1,5 @@
 import path from 'node:path';
-import { loadConfDir } from '../cni/conf-dir.js';
-import { DEFAULT_NETWORK_NAME, defaultNetwork } from '../cni/default-network.js';
+import { loadConfDir, usableNetworks } from '../cni/conf-dir.js';
 import { findHostLeftovers, removeHostLeftover, type HostLeftover } from './host-leftovers.js';
 import type { Cni } from '../cni/cni.js';
 import { runtimeConfFromCache } from '../cni/engine.js';
@@ -11,7 +10,7 @@ import { describeError, DockcniError } from '../errors.js';
 import { removeIfExists, staleTempFiles } from '../fs-atomic.js';
 import { CONTAINER_ID, holdsNetns, isCurrent, type AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
-import { NETWORKS_LABEL } from '../wiring/labels.js';
+import { NETWORKS_LABEL } from '../wiring/label-keys.js';
 import type { HostFirewall } from '../wiring/host-firewall.js';
 import type { NetnsPins } from '../wiring/netns-pins.js';
 import type { Wirer } from '../wiring/wirer.js';
@@ -32,7 +31,7 @@ export interface CollectorOptions {
   readonly store: AttachmentStore;
   readonly pins: NetnsPins;
   readonly confDir: string;
-  readonly firewall: Pick<HostFirewall, 'containersWithRules' | 'revokePortMapped'>;
+  readonly firewall: Pick<HostFirewall, 'containersWithRules' | 'revokePortMapped' | 'pluginChains' | 'removeChain'>;
   /** A `run` sandbox younger than this may still be waiting for its app to be created. */
   readonly sandboxGraceMs: number;
 }
@@ -134,8 +133,7 @@ export class Collector {
     // Only what dockcni began to wire is its to remove: another runtime's cache may live elsewhere.
     const ours = this.o.store.remembered();
     const isKnown = async (id: string) => !ours.has(id) || known.has(id) || (/^[0-9a-f]{64}$/.test(id) && (await this.o.docker.inspect(id))?.running === true);
-    const networks = listing.networks.some((n) => n.name === DEFAULT_NETWORK_NAME) ? listing.networks : [...listing.networks, defaultNetwork()];
-    return findHostLeftovers(networks, isKnown, await this.o.firewall.containersWithRules());
+    return findHostLeftovers(usableNetworks(listing), isKnown, this.o.firewall);
   }
 
   /** Removes host leftovers; returns the errors. */

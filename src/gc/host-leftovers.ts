@@ -3,7 +3,7 @@ import path from 'node:path';
 import { hostLocalDir } from '../cni/host-local.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import { readdirOrEmpty, removeIfExists } from '../fs-atomic.js';
-import { pluginNatChains, removeNatChain, type HostFirewall } from '../wiring/host-firewall.js';
+import type { HostFirewall } from '../wiring/host-firewall.js';
 
 /**
  * What plugins leave behind when a DEL never ran: host-local reservations and iptables chains whose
@@ -36,7 +36,8 @@ async function reservations(list: NetworkConfigList): Promise<{ address: string;
  * `isKnown` answers whether some runtime still owns a container id (cache entry, record, live container).
  * `ruled` lists the containers with dockcni's own port-mapping rules.
  */
-export async function findHostLeftovers(networks: readonly NetworkConfigList[], isKnown: (containerId: string) => Promise<boolean>, ruled: readonly string[]): Promise<HostLeftover[]> {
+export async function findHostLeftovers(networks: readonly NetworkConfigList[], isKnown: (containerId: string) => Promise<boolean>, firewall: Pick<HostFirewall, 'containersWithRules' | 'pluginChains'>): Promise<HostLeftover[]> {
+  const ruled = await firewall.containersWithRules();
   const out: HostLeftover[] = [];
   for (const id of ruled) if (!(await isKnown(id))) out.push({ kind: 'rule', containerId: id });
   for (const list of networks) {
@@ -44,14 +45,14 @@ export async function findHostLeftovers(networks: readonly NetworkConfigList[], 
       if (!(await isKnown(r.containerId))) out.push({ kind: 'reservation', network: list.name, ...r });
     }
   }
-  for (const c of await pluginNatChains()) {
+  for (const c of await firewall.pluginChains()) {
     if (!(await isKnown(c.containerId))) out.push({ kind: 'chain', table: 'nat', ...c });
   }
   return out;
 }
 
 /** Removes a reservation file, a container's port-mapping rules, or a chain with every rule that jumps to it. */
-export async function removeHostLeftover(item: HostLeftover, firewall: Pick<HostFirewall, 'revokePortMapped'>): Promise<void> {
+export async function removeHostLeftover(item: HostLeftover, firewall: Pick<HostFirewall, 'revokePortMapped' | 'removeChain'>): Promise<void> {
   if (item.kind === 'reservation') {
     await removeIfExists(item.path);
     return;
@@ -60,5 +61,5 @@ export async function removeHostLeftover(item: HostLeftover, firewall: Pick<Host
     await firewall.revokePortMapped(item.containerId);
     return;
   }
-  await removeNatChain(item.chain);
+  await firewall.removeChain(item.chain);
 }

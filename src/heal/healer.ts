@@ -4,6 +4,7 @@ import { describeFailure, holdsNetns, repairFailed, type AttachmentRecord, type 
 import type { Wirer } from '../wiring/wirer.js';
 import { missingParts, type HostView } from './health.js';
 import { LinuxHostView } from './host-view.js';
+import type { HostCommands } from '../host-commands.js';
 
 /** An attachment that is not whole, and what it lacks. */
 export interface Broken {
@@ -62,6 +63,6 @@ export class Healer {
 }
 
 /** The healer with its real view of the host (iptables-save, /sys, /proc): for entry points. */
-export function createHealer(parts: { readonly engine: HealerOptions['cni']; readonly store: HealerOptions['store']; readonly wirer: HealerOptions['wirer'] }): Healer {
-  return new Healer({ cni: parts.engine, store: parts.store, wirer: parts.wirer, view: () => new LinuxHostView() });
+export function createHealer(parts: { readonly engine: HealerOptions['cni']; readonly store: HealerOptions['store']; readonly wirer: HealerOptions['wirer']; readonly commands: HostCommands }): Healer {
+  return new Healer({ cni: parts.engine, store: parts.store, wirer: parts.wirer, view: () => new LinuxHostView(parts.commands) });
 }

@@ -1,11 +1,8 @@
-import { execFile } from 'node:child_process';
 import { readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import ipaddr from 'ipaddr.js';
+import { succeed, type HostCommands } from '../host-commands.js';
 import type { HostView } from './health.js';
-
-const run = promisify(execFile);
 
 function tables(text: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
@@ -30,13 +27,15 @@ const readOrUndefined = (file: string) => {
 export class LinuxHostView implements HostView {
   private readonly saved = new Map<boolean, Promise<Map<string, string[]>>>();
 
+  constructor(private readonly commands: HostCommands) {}
+
   rules(ipv6: boolean): Promise<ReadonlyMap<string, readonly string[]>> {
     let saved = this.saved.get(ipv6);
     if (saved === undefined) {
       saved = (async () => {
-        const v4 = tables((await run('iptables-save', [], { maxBuffer: 64 * 1024 * 1024 })).stdout);
+        const v4 = tables((await succeed(this.commands, 'iptables-save', [])).stdout);
         if (!ipv6) return v4;
-        const v6 = tables((await run('ip6tables-save', [], { maxBuffer: 64 * 1024 * 1024 })).stdout);
+        const v6 = tables((await succeed(this.commands, 'ip6tables-save', [])).stdout);
         for (const [table, lines] of v6) v4.set(table, [...v4.get(table) ?? [], ...lines]);
         return v4;
       })();

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { DockerApiError } from '../errors.js';
-import { runFile } from '../run-file.js';
+import type { HostCommands } from '../host-commands.js';
+
+const SANDBOX_START_TIMEOUT_MS = 600_000;
 
 export interface AppProcess {
   /** The exit status `docker run` ended with (the app's, or 125–127 for Docker's own errors). */
@@ -33,7 +35,7 @@ export interface AppRunner {
  */
 export class DockerCliRunner implements AppRunner {
   /** `env`: what the docker CLI needs to reach the endpoint dockcni's API client uses (`dockerCliEnv`). */
-  constructor(private readonly env: Readonly<Record<string, string>>) {}
+  constructor(private readonly env: Readonly<Record<string, string>>, private readonly commands: HostCommands) {}
 
   start(dockerRunArgs: readonly string[], cidfile?: string): AppProcess {
     const own = cidfile === undefined ? mkdtempSync(path.join(tmpdir(), 'dockcni-run-')) : undefined;
@@ -64,7 +66,8 @@ export class DockerCliRunner implements AppRunner {
 
   async runDetached(dockerRunArgs: readonly string[]): Promise<string> {
     // Its own process group: a Ctrl-C meant for the app must not cut the sandbox's creation short.
-    const r = await runFile('docker', ['run', '-d', ...dockerRunArgs], { env: this.env, detached: true });
+    // A pull may come first: bounded by the time a slow registry could take, not by a host program's.
+    const r = await this.commands.run('docker', ['run', '-d', ...dockerRunArgs], { env: this.env, detached: true, timeoutMs: SANDBOX_START_TIMEOUT_MS });
     // A pull may print progress first: the id is the last line.
     const id = r.stdout.trim().split('\n').pop() ?? '';
     if (r.exitCode !== 0 || !/^[0-9a-f]{64}$/.test(id)) {
@@ -74,7 +77,7 @@ export class DockerCliRunner implements AppRunner {
   }
 
   async remove(id: string): Promise<void> {
-    const r = await runFile('docker', ['rm', '-f', '-v', id], { env: this.env });
+    const r = await this.commands.run('docker', ['rm', '-f', '-v', id], { env: this.env });
     if (r.exitCode !== 0 && !/No such container|is already in progress/.test(r.stderr)) {
       throw new DockerApiError(`docker rm -f ${id.slice(0, 12)} failed: ${r.stderr.trim()}`, undefined);
     }

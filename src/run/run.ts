@@ -1,6 +1,7 @@
 import type { DockerClient } from '../docker/docker-client.js';
 import { describeError, DockcniError, InvalidInputError } from '../errors.js';
-import { NETWORKS_LABEL, parseLabels, ROLE_LABEL, SANDBOX_LABEL, type LabelOptions } from '../wiring/labels.js';
+import { NETWORKS_LABEL, ROLE_LABEL, SANDBOX_LABEL } from '../wiring/label-keys.js';
+import { parseLabels, type LabelOptions } from '../wiring/labels.js';
 import type { Sandboxes } from '../wiring/sandboxes.js';
 import type { Wirer } from '../wiring/wirer.js';
 import type { AppRunner } from './app-runner.js';

@@ -1,22 +1,19 @@
-import { execFile } from 'node:child_process';
 import { chownSync, existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { DockerClient } from '../docker/docker-client.js';
 import { describeError, DockcniError } from '../errors.js';
 import { writeFileAtomic } from '../fs-atomic.js';
+import { succeed, type HostCommands } from '../host-commands.js';
 import { runtimeArgs, type RuntimeOptions } from './invocation.js';
 import { checkTrustedPaths, untrustedPathProblems } from './trusted-paths.js';
-
-const run = promisify(execFile);
 
 export const DEFAULT_DAEMON_JSON = '/etc/docker/daemon.json';
 export const DEFAULT_RUNTIME_NAME = 'dockcni';
 /** The script the shim calls, in this package. */
 export const RUNTIME_SCRIPT = fileURLToPath(new URL('../../../bin/dockcni-runtime', import.meta.url));
 /** Its Node half: src/runtime/main.ts bundled into one file by `npm run build` (one module to load on each container start). */
-const RUNTIME_ENTRY = fileURLToPath(new URL('../../runtime/main.mjs', import.meta.url));
+export const RUNTIME_ENTRY = fileURLToPath(new URL('../../runtime/main.mjs', import.meta.url));
 /** dockerd's own runtime, its default when daemon.json names none. */
 const STOCK_RUNTIME = 'runc';
 /** dockerd's default pid file. */
@@ -141,7 +138,7 @@ export interface InstallOptions {
 /** What dockerd runs as root on each container start through this entry: the script, its Node entry, Node and runc. */
 function chainOf(entry: RuntimeEntry): string[] {
   const option = (name: string) => entry.runtimeArgs?.find((a) => a.startsWith(`--dockcni-${name}=`))?.slice(`--dockcni-${name}=`.length);
-  const entryBeside = existsSync(entry.path) ? path.join(path.dirname(realpathSync(entry.path)), '../dist/runtime/main.mjs') : RUNTIME_ENTRY;
+  const entryBeside = existsSync(entry.path) ? path.join(path.dirname(realpathSync(entry.path)), path.relative(path.dirname(RUNTIME_SCRIPT), RUNTIME_ENTRY)) : RUNTIME_ENTRY;
   return [entry.path, entryBeside, ...[option('node'), option('runc')].filter((p): p is string => p !== undefined)];
 }
 
@@ -194,7 +191,7 @@ export interface RuntimeStatus {
   readonly untrusted: readonly string[];
 }
 
-export async function runtimeStatus(docker: DockerClient, name: string, daemonJson: string): Promise<RuntimeStatus> {
+export async function runtimeStatus(docker: DockerClient, commands: HostCommands, name: string, daemonJson: string): Promise<RuntimeStatus> {
   const { config } = readDaemonJson(daemonJson);
   const entry = config.runtimes?.[name];
   let registered: boolean | undefined;
@@ -210,12 +207,12 @@ export async function runtimeStatus(docker: DockerClient, name: string, daemonJs
   let answering = false;
   if (entry !== undefined) {
     try {
-      await run(entry.path, [...entry.runtimeArgs ?? [], '--version'], { timeout: 10_000 });
+      await succeed(commands, entry.path, [...entry.runtimeArgs ?? [], '--version'], { timeoutMs: 10_000 });
       const node = entry.runtimeArgs?.find((a) => a.startsWith('--dockcni-node='))?.slice('--dockcni-node='.length) ?? 'node';
-      await run(node, [RUNTIME_ENTRY, 'check'], { timeout: 10_000 });
+      await succeed(commands, node, [RUNTIME_ENTRY, 'check'], { timeoutMs: 10_000 });
       answering = true;
     } catch (error) {
-      problem = `${entry.path} --version failed: ${describeError(error)}`;
+      problem = describeError(error);
     }
   }
   const untrusted = entry === undefined ? [] : untrustedPathProblems(chainOf(entry));

@@ -48,7 +48,7 @@ export const OPTION_NAMES = {
 
 const PREFIX = '--dockcni-';
 /** runc's global flags that take a value in the next word (runc 1.1 `runc --help`). */
-const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format', '--criu', '--rootless']);
+export const GLOBAL_WITH_VALUE = new Set(['--root', '--log', '--log-format', '--criu', '--rootless']);
 /** `runc create` flags that take a value in the next word. */
 const CREATE_WITH_VALUE = new Set(['--bundle', '-b', '--console-socket', '--pid-file', '--preserve-fds']);
 

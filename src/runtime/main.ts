@@ -10,11 +10,11 @@
  */
 import { listedContainer, localSocket } from '../docker/local-api.js';
 import { optionsProblem, parseInvocation, type Invocation } from './invocation.js';
+import { NETWORKS_LABEL } from '../wiring/label-keys.js';
 import { report } from './report.js';
 
 /** How long the container list may take to answer: dockerd is waiting on this very create. */
 const LOOKUP_TIMEOUT_MS = 10_000;
-const NETWORKS_LABEL = 'dockcni.networks';
 
 /** runc create's exit status, written by the script as the pipe's only line once runc has returned. */
 async function runcStatus(): Promise<number> {

@@ -1,9 +1,8 @@
-import { execFile } from 'node:child_process';
 import { appendFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { ListedContainer } from '../docker/local-api.js';
 import { describeError, DockcniError, fixOf, InvalidInputError } from '../errors.js';
+import { ChildProcessCommands } from '../host-commands.js';
 import { resolvePaths } from '../paths.js';
 import { createWirer, type WiringParts } from '../wiring/create-wirer.js';
 import { commaSet, parseLabels, type LabelOptions } from '../wiring/labels.js';
@@ -11,7 +10,8 @@ import type { WireTarget } from '../wiring/intent.js';
 import { optionsProblem, type Invocation, type RuntimeOptions } from './invocation.js';
 import { report } from './report.js';
 
-const run = promisify(execFile);
+/** runc's delete and the wiring's host programs: one per process. */
+const commands = new ChildProcessCommands();
 const DEFAULT_TIMEOUT_SECONDS = 120;
 
 /** The parts of an OCI bundle's config.json the wirer needs. */
@@ -42,7 +42,7 @@ function wiring(options: RuntimeOptions): WiringParts {
   const paths = resolvePaths(options, {});
   return createWirer({
     paths, timeoutMs: Math.round(timeout * 1000), podNamespace: options.podNamespace ?? 'default', trace: (call) => { pluginMs += call.durationMs; },
-    onWarning: (message) => logLine(paths.stateDir, { level: 'warn', msg: message }),
+    onWarning: (message) => logLine(paths.stateDir, { level: 'warn', msg: message }), commands,
   });
 }
 
@@ -87,11 +87,8 @@ export async function wireCreated(invocation: Invocation, container: ListedConta
 export async function abandonCreate(invocation: Invocation, error: unknown): Promise<number> {
   const fix = fixOf(error);
   report(invocation, `dockcni: ${describeError(error)}${fix === undefined ? '' : ` (fix: ${fix})`}`);
-  try {
-    await run(invocation.options.runc ?? 'runc', [...invocation.runcGlobal, 'delete', '--force', invocation.containerId]);
-  } catch (cleanup) {
-    report(invocation, `dockcni: could not delete the container runc created: ${describeError(cleanup)}`);
-  }
+  const deleted = await commands.run(invocation.options.runc ?? 'runc', [...invocation.runcGlobal, 'delete', '--force', invocation.containerId]);
+  if (deleted.exitCode !== 0) report(invocation, `dockcni: could not delete the container runc created: ${deleted.stderr.trim()}`);
   return 1;
 }
 

@@ -2,6 +2,7 @@ import { createEngine } from '../cni/create-engine.js';
 import type { CniEngine } from '../cni/engine.js';
 import type { TraceSink } from '../cni/invoke.js';
 import { FileLocks } from '../cni/lock.js';
+import type { HostCommands } from '../host-commands.js';
 import { locksDir, pinsDir, type Paths } from '../paths.js';
 import { AttachmentStore } from '../state/attachment-store.js';
 import { IptablesHostFirewall } from './host-firewall.js';
@@ -20,6 +21,7 @@ export interface CreateWirerOptions {
   readonly signal?: AbortSignal | undefined;
   /** Where problems that fail nothing are reported (another container's hosts file). */
   readonly onWarning: (message: string) => void;
+  readonly commands: HostCommands;
 }
 
 export interface WiringParts {
@@ -33,10 +35,10 @@ export interface WiringParts {
 
 /** The wirer with its real collaborators (mount, iptables, lock and record files): for entry points. */
 export function createWirer(o: CreateWirerOptions): WiringParts {
-  const engine = createEngine({ pluginPath: o.paths.cniPath, cacheDir: o.paths.cacheDir, locksDir: locksDir(o.paths), timeoutMs: o.timeoutMs, signal: o.signal, trace: o.trace });
+  const engine = createEngine({ pluginPath: o.paths.cniPath, cacheDir: o.paths.cacheDir, locksDir: locksDir(o.paths), timeoutMs: o.timeoutMs, signal: o.signal, trace: o.trace, commands: o.commands });
   const store = new AttachmentStore(o.paths.stateDir);
-  const pins = new BindMountPins(pinsDir(o.paths));
-  const firewall = new IptablesHostFirewall();
+  const pins = new BindMountPins(pinsDir(o.paths), o.commands);
+  const firewall = new IptablesHostFirewall(o.commands);
   const locks = new FileLocks(locksDir(o.paths), undefined, o.signal);
   const wirer = new Wirer({
     engine, store, pins, firewall, locks, confDir: o.paths.confDir, podNamespace: o.podNamespace, onProgress: o.onProgress, onWarning: o.onWarning, readyWaitMs: o.timeoutMs,

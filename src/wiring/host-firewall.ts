@@ -1,6 +1,6 @@
 import ipaddr from 'ipaddr.js';
 import { DockcniError } from '../errors.js';
-import { runFile } from '../run-file.js';
+import { succeed, type HostCommands } from '../host-commands.js';
 
 /** Host rules that CNI plugins do not make but Docker hosts need; one set per container, like the plugins' own. */
 export interface HostFirewall {
@@ -17,44 +17,20 @@ export interface HostFirewall {
    * (it holds NET_ADMIN) leaves its masquerade chain behind forever.
    */
   removePluginChains(containerId: string): Promise<string[]>;
+  /** The nat chains of the bridge (ipMasq) and portmap plugins, each with the container id and network in its rules' comments. */
+  pluginChains(): Promise<PluginChain[]>;
+  /** Removes a nat chain with every rule that jumps to it. */
+  removeChain(chain: string): Promise<void>;
 }
 
-/** The nat chains of the bridge (ipMasq) and portmap plugins, each with the container id and network in its rules' comments. */
-export async function pluginNatChains(): Promise<{ chain: string; containerId: string; network: string }[]> {
-  const { exitCode, stdout, stderr } = await runFile('iptables-save', ['-t', 'nat']);
-  if (exitCode !== 0) throw new DockcniError('firewall', `iptables-save -t nat failed: ${stderr.trim()}`, { fix: 'check that iptables works (`dockcni doctor`)' });
-  const chains = new Map<string, { chain: string; containerId: string; network: string }>();
-  for (const line of stdout.split('\n')) {
-    const m = COMMENT_ID.exec(line);
-    if (!m || !line.startsWith('-A ')) continue;
-    const own = /^-A (CNI-[0-9a-f]{24}) /.exec(line)?.[1];
-    const target = / -j (CNI-DN-[0-9a-f]+)/.exec(line)?.[1];
-    const chain = own ?? target;
-    if (chain) chains.set(chain, { chain, containerId: m[2] ?? '', network: m[1] ?? '' });
-  }
-  return [...chains.values()];
+export interface PluginChain {
+  readonly chain: string;
+  readonly containerId: string;
+  readonly network: string;
 }
 
 const COMMENT_ID = /--comment "(?:dnat )?name: \\"([^"\\]+)\\" id: \\"([^"\\]+)\\""/;
-
-/** Removes a nat chain with every rule that jumps to it. */
-export async function removeNatChain(chain: string): Promise<void> {
-  const fail = (what: string, r: { stderr: string }) => new DockcniError('firewall', `cannot ${what}: ${r.stderr.trim()}`, { fix: 'check that iptables works (`dockcni doctor`)' });
-  const saved = await runFile('iptables-save', ['-t', 'nat']);
-  if (saved.exitCode !== 0) throw fail('read the nat table', saved);
-  for (const line of saved.stdout.split('\n').filter((l) => l.startsWith('-A ') && l.endsWith(` -j ${chain}`))) {
-    const from = line.split(' ')[1] ?? '';
-    const listed = await runFile('iptables', ['-w', '-t', 'nat', '-S', from]);
-    // Deleted by rule number: the rule text holds quoted comments that -D would need re-parsed.
-    const index = listed.stdout.split('\n').filter((r) => r.startsWith('-A ')).findIndex((r) => r === line);
-    if (index < 0) continue;
-    const deleted = await runFile('iptables', ['-w', '-t', 'nat', '-D', from, String(index + 1)]);
-    if (deleted.exitCode !== 0) throw fail(`delete the jump to ${chain} from ${from}`, deleted);
-  }
-  await runFile('iptables', ['-w', '-t', 'nat', '-F', chain]);
-  const removed = await runFile('iptables', ['-w', '-t', 'nat', '-X', chain]);
-  if (removed.exitCode !== 0) throw fail(`remove chain ${chain}`, removed);
-}
+const FIX = 'check that iptables works (`dockcni doctor`)';
 
 const CHAIN = 'CNI-ADMIN';
 const COMMENT = 'dockcni: port-mapped ';
@@ -74,16 +50,18 @@ const toolFor = (address: string) => (ipaddr.parse(address).kind() === 'ipv6' ? 
  * container, added after its ADD and removed before its DEL.
  */
 export class IptablesHostFirewall implements HostFirewall {
+  constructor(private readonly commands: HostCommands) {}
+
   async allowPortMapped(containerId: string, addresses: readonly string[]): Promise<void> {
     for (const cidr of addresses) {
       const address = cidr.split('/')[0] ?? cidr;
       const tool = toolFor(address);
-      await runFile(tool, ['-w', '-N', CHAIN]);
-      const present = await runFile(tool, ['-w', '-C', CHAIN, ...rule(address, containerId)]);
+      await this.commands.run(tool, ['-w', '-N', CHAIN]);
+      const present = await this.commands.run(tool, ['-w', '-C', CHAIN, ...rule(address, containerId)]);
       if (present.exitCode === 0) continue;
-      const added = await runFile(tool, ['-w', '-A', CHAIN, ...rule(address, containerId)]);
+      const added = await this.commands.run(tool, ['-w', '-A', CHAIN, ...rule(address, containerId)]);
       if (added.exitCode !== 0) {
-        throw new DockcniError('firewall', `cannot add the port-mapping accept rule for ${address} to ${CHAIN}: ${added.stderr.trim()}`, { fix: 'check that iptables works (`dockcni doctor`)' });
+        throw new DockcniError('firewall', `cannot add the port-mapping accept rule for ${address} to ${CHAIN}: ${added.stderr.trim()}`, { fix: FIX });
       }
     }
   }
@@ -94,8 +72,8 @@ export class IptablesHostFirewall implements HostFirewall {
         if (!line.includes(`${COMMENT}${containerId}`)) continue;
         const address = / -d (\S+?)(?:\/\d+)? /.exec(line)?.[1];
         if (address === undefined) continue;
-        const removed = await runFile(tool, ['-w', '-D', CHAIN, ...rule(address, containerId)]);
-        if (removed.exitCode !== 0) throw new DockcniError('firewall', `cannot remove the port-mapping accept rule for ${address} from ${CHAIN}: ${removed.stderr.trim()}`, { fix: 'check that iptables works (`dockcni doctor`)' });
+        const removed = await this.commands.run(tool, ['-w', '-D', CHAIN, ...rule(address, containerId)]);
+        if (removed.exitCode !== 0) throw new DockcniError('firewall', `cannot remove the port-mapping accept rule for ${address} from ${CHAIN}: ${removed.stderr.trim()}`, { fix: FIX });
       }
     }
   }
@@ -106,14 +84,46 @@ export class IptablesHostFirewall implements HostFirewall {
   }
 
   async removePluginChains(containerId: string): Promise<string[]> {
-    const left = (await pluginNatChains()).filter((c) => c.containerId === containerId);
-    for (const c of left) await removeNatChain(c.chain);
+    const left = (await this.pluginChains()).filter((c) => c.containerId === containerId);
+    for (const c of left) await this.removeChain(c.chain);
     return left.map((c) => c.chain);
+  }
+
+  async pluginChains(): Promise<PluginChain[]> {
+    const chains = new Map<string, PluginChain>();
+    for (const line of await this.natRules()) {
+      const m = COMMENT_ID.exec(line);
+      if (!m) continue;
+      const own = /^-A (CNI-[0-9a-f]{24}) /.exec(line)?.[1];
+      const target = / -j (CNI-DN-[0-9a-f]+)/.exec(line)?.[1];
+      const chain = own ?? target;
+      if (chain) chains.set(chain, { chain, containerId: m[2] ?? '', network: m[1] ?? '' });
+    }
+    return [...chains.values()];
+  }
+
+  async removeChain(chain: string): Promise<void> {
+    for (const line of (await this.natRules()).filter((l) => l.endsWith(` -j ${chain}`))) {
+      const from = line.split(' ')[1] ?? '';
+      const listed = await this.commands.run('iptables', ['-w', '-t', 'nat', '-S', from]);
+      // Deleted by rule number: the rule text holds quoted comments that -D would need re-parsed.
+      const index = listed.stdout.split('\n').filter((r) => r.startsWith('-A ')).findIndex((r) => r === line);
+      if (index < 0) continue;
+      await succeed(this.commands, 'iptables', ['-w', '-t', 'nat', '-D', from, String(index + 1)], { fix: FIX });
+    }
+    await this.commands.run('iptables', ['-w', '-t', 'nat', '-F', chain]);
+    await succeed(this.commands, 'iptables', ['-w', '-t', 'nat', '-X', chain], { fix: FIX });
+  }
+
+  /** The nat table's rules. */
+  private async natRules(): Promise<string[]> {
+    const saved = await succeed(this.commands, 'iptables-save', ['-t', 'nat'], { fix: FIX });
+    return saved.stdout.split('\n').filter((l) => l.startsWith('-A '));
   }
 
   /** The chain's rules; none when the chain or the tool is missing. */
   private async rules(tool: string): Promise<string[]> {
-    const r = await runFile(tool, ['-w', '-S', CHAIN]);
+    const r = await this.commands.run(tool, ['-w', '-S', CHAIN]);
     return r.exitCode === 0 ? r.stdout.split('\n').filter((l) => l.startsWith(`-A ${CHAIN} `)) : [];
   }
 }

@@ -4,6 +4,7 @@ import { isValidNetworkName } from '../cni/conf.js';
 import type { PortMapping } from '../cni/types.js';
 import { InvalidInputError } from '../errors.js';
 import { checkAlias, checkAliasCount } from './host-names.js';
+import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, LABEL_PREFIX, NETWORKS_LABEL, ROLE_LABEL, SANDBOX_LABEL } from './label-keys.js';
 
 /**
  * The label interface. Anyone who can start a container sets labels, so every value is parsed into
@@ -21,18 +22,7 @@ import { checkAlias, checkAliasCount } from './host-names.js';
  * An option without a network suffix applies to the first network only: an address or a host port
  * belongs to one network, never to all of them.
  */
-export const LABEL_PREFIX = 'dockcni.';
-export const NETWORKS_LABEL = 'dockcni.networks';
-/**
- * Labels dockcni itself puts on `run` sandboxes and apps, for people reading `docker ps`. dockcni never
- * acts on them: anyone can set them, so which sandbox belongs to which app is in dockcni's records.
- */
-export const ROLE_LABEL = 'dockcni.role';
-export const SANDBOX_LABEL = 'dockcni.sandbox';
 const OPTIONS = ['ip', 'mac', 'ports', 'bandwidth', 'args', 'aliases'] as const;
-/** Set by docker-compose on each service's containers: peers reach a service by this name. */
-export const COMPOSE_SERVICE_LABEL = 'com.docker.compose.service';
-export const COMPOSE_PROJECT_LABEL = 'com.docker.compose.project';
 type Option = (typeof OPTIONS)[number];
 const INTERNAL = new Set([NETWORKS_LABEL, ROLE_LABEL, SANDBOX_LABEL]);
 /**

@@ -1,8 +1,7 @@
-import { execFile } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { DockcniError, InvalidInputError } from '../errors.js';
+import { succeed, type HostCommands } from '../host-commands.js';
 import { readdirOrEmpty, readTextIfExistsSync, removeIfExistsSync } from '../fs-atomic.js';
 import { CONTAINER_ID } from '../state/attachment.js';
 
@@ -25,15 +24,9 @@ export interface NetnsPins {
 }
 
 
-/**
- * mount(8) and umount(8) run on every container start and stop, on the path to its first plugin: plain
- * execFile costs less CPU per call than execa, whose stream handling they do not need (`npm run bench`).
- */
-const run = promisify(execFile);
-
 /** Pins as `ip netns` does: a bind mount of /proc/<pid>/ns/net onto a file, via mount(8), no shell. */
 export class BindMountPins implements NetnsPins {
-  constructor(readonly dir: string) {}
+  constructor(readonly dir: string, private readonly commands: HostCommands) {}
 
   pathFor(containerId: string): string {
     if (!CONTAINER_ID.test(containerId)) throw new InvalidInputError('container id', containerId, 'not a Docker container id (12-64 hex digits)');
@@ -57,11 +50,10 @@ export class BindMountPins implements NetnsPins {
     if (pinnedIno !== ns) {
       mkdirSync(this.dir, { recursive: true, mode: 0o700 });
       closeSync(openSync(target, 'a', 0o600));
-      try {
-        await run('mount', ['--bind', source, target]);
-      } catch (error) {
+      const mounted = await this.commands.run('mount', ['--bind', source, target]);
+      if (mounted.exitCode !== 0) {
         removeIfExistsSync(target);
-        throw new DockcniError('pin-failed', `cannot bind-mount ${source} onto ${target}: ${(error as Error).message}`, { cause: error });
+        throw new DockcniError('pin-failed', `cannot bind-mount ${source} onto ${target}: ${mounted.stderr.trim()}`);
       }
     }
     // The pid may be minutes old (read by reconcile) and now another process's: what is pinned must be
@@ -78,7 +70,7 @@ export class BindMountPins implements NetnsPins {
   async unpin(containerId: string): Promise<void> {
     const target = this.pathFor(containerId);
     if (this.pinnedIno(target) !== undefined) {
-      await run('umount', [target]);
+      await succeed(this.commands, 'umount', [target]);
     }
     removeIfExistsSync(target);
   }

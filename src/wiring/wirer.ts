@@ -26,7 +26,7 @@ export interface WirerOptions {
   readonly confDir: string;
   /** K8S_POD_NAMESPACE for every container. */
   readonly podNamespace: string;
-  readonly firewall: HostFirewall;
+  readonly firewall: Pick<HostFirewall, 'allowPortMapped' | 'revokePortMapped' | 'removePluginChains'>;
   readonly onProgress?: ((step: string) => void) | undefined;
   /** Problems that do not fail the caller's operation: another container's hosts file that cannot be updated. */
   readonly onWarning: (message: string) => void;

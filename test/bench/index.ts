@@ -6,6 +6,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { ProcNetnsGuard } from '../../src/cni/netns-guard.js';
+import { ChildProcessCommands } from '../../src/host-commands.js';
 import { CniEngine } from '../../src/cni/engine.js';
 import { SpawnPluginExec } from '../../src/cni/spawn-plugin-exec.js';
 import { FileLocks } from '../../src/cni/lock.js';
@@ -81,7 +82,7 @@ async function engineCycles() {
   let pluginMs = 0;
   let calls = 0;
   const engine = new CniEngine({ exec: new SpawnPluginExec(), locks: new FileLocks(path.join(ws.root, 'locks')), pluginPath: [PLUGINS],
-    cacheDir: path.join(ws.root, 'cache'), timeoutMs: 60_000, trace: (r) => { pluginMs += r.durationMs; calls += 1; }, netns: new ProcNetnsGuard() });
+    cacheDir: path.join(ws.root, 'cache'), timeoutMs: 60_000, trace: (r) => { pluginMs += r.durationMs; calls += 1; }, netns: new ProcNetnsGuard(new ChildProcessCommands()) });
   const own: number[] = [];
   const nsenter: number[] = [];
   for (let i = 0; i < n; i++) {

@@ -174,7 +174,8 @@ test('other runtimes\' cache entries and stray files: gc and the daemon read the
 test('a pid that is not the container\'s (reused, or read too long ago) is never pinned', async (t) => {
   const dir = await tempDir(t);
   const { BindMountPins } = await import('../../src/wiring/netns-pins.js');
-  const pins = new BindMountPins(path.join(dir, 'netns'));
+  const { ChildProcessCommands } = await import('../../src/host-commands.js');
+  const pins = new BindMountPins(path.join(dir, 'netns'), new ChildProcessCommands());
   const id = 'f'.repeat(64);
   await t.throwsAsync(pins.pin(id, process.pid), { message: /process \d+ is no longer container ffffffffffff's: refusing to wire its netns/ });
   t.false(pins.isPinned(id));

@@ -1,7 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import { CATALOG } from './catalog.js';
+import { COMMANDS } from '../command-list.js';
 import { DockcniError, InvalidInputError } from '../../errors.js';
-import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL, parseAliases, parseIps, parseMac, parseNetworkList, parsePorts } from '../../wiring/labels.js';
+import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL } from '../../wiring/label-keys.js';
+import { parseAliases, parseIps, parseMac, parseNetworkList, parsePorts } from '../../wiring/labels.js';
 import { contextFrom } from '../context.js';
 import { holdsNetns } from '../../state/attachment.js';
 import { withDockerFlags, type DockerFlags } from '../flags.js';
@@ -21,8 +22,8 @@ interface Args extends DockerFlags {
 const joined = (values: readonly string[]) => values.join(',');
 
 export const attachCommand: CommandModule<object, Args> = {
-  command: CATALOG.attach.usage,
-  describe: CATALOG.attach.describe,
+  command: COMMANDS.attach.usage,
+  describe: COMMANDS.attach.describe,
   builder: (y) => withDockerFlags(y)
     .example('$0 attach web --network front -p 8080:80', 'give the --network none container "web" eth0 on front, port 8080 mapped')
     .positional('container', { type: 'string', demandOption: true })
@@ -63,8 +64,8 @@ export const attachCommand: CommandModule<object, Args> = {
 };
 
 export const detachCommand: CommandModule<object, Args> = {
-  command: CATALOG.detach.usage,
-  describe: CATALOG.detach.describe,
+  command: COMMANDS.detach.usage,
+  describe: COMMANDS.detach.describe,
   builder: (y) => withDockerFlags(y).positional('container', { type: 'string', demandOption: true })
     .option('network', { alias: 'net', type: 'string', array: true, default: [], describe: 'DEL only this network, repeatable (the others stay) [default: all]' })
     .example('$0 detach web', 'DEL every network dockcni wired on web')

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CATALOG } from './catalog.js';
+import { COMMANDS, oneOf, subcommandsOf } from '../command-list.js';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { parseCniArgs } from '../../cni/args.js';
@@ -83,8 +83,8 @@ function network(argv: CniFlags & { readonly network: string }): NetworkConfigLi
 }
 
 const add: CommandModule<object, CniCommandArgs> = {
-  command: 'add <network> <netns>',
-  describe: 'ADD the network\'s plugin chain to a netns; prints the result',
+  command: COMMANDS.cni.subcommands.add.usage,
+  describe: COMMANDS.cni.subcommands.add.describe,
   builder: (y) => attachmentOptions(y).example('$0 cni add dockcni /var/run/netns/demo', '') as unknown as Argv<CniCommandArgs>,
   handler: async (argv) => {
     const result = await engineFrom(argv).add(network(argv), runtimeConf(argv));
@@ -94,8 +94,8 @@ const add: CommandModule<object, CniCommandArgs> = {
 };
 
 const check: CommandModule<object, CniCommandArgs> = {
-  command: 'check <network> <netns>',
-  describe: 'CHECK an attachment against its cached result',
+  command: COMMANDS.cni.subcommands.check.usage,
+  describe: COMMANDS.cni.subcommands.check.describe,
   builder: (y) => attachmentOptions(y).example('$0 cni check dockcni /var/run/netns/demo', '') as unknown as Argv<CniCommandArgs>,
   handler: async (argv) => {
     await engineFrom(argv).check(network(argv), runtimeConf(argv));
@@ -104,8 +104,8 @@ const check: CommandModule<object, CniCommandArgs> = {
 };
 
 const del: CommandModule<object, CniCommandArgs> = {
-  command: 'del <network> <netns>',
-  describe: 'DEL an attachment (with the config cached at ADD time when there is one)',
+  command: COMMANDS.cni.subcommands.del.usage,
+  describe: COMMANDS.cni.subcommands.del.describe,
   builder: (y) => attachmentOptions(y).example('$0 cni del dockcni /var/run/netns/demo', '') as unknown as Argv<CniCommandArgs>,
   handler: async (argv) => {
     // A network no longer configured is still DELeted from its cached config.
@@ -134,8 +134,8 @@ function networkOnlyOptions<T>(yargs: Argv<T>) {
 }
 
 const gc: CommandModule<object, NetworkOnlyArgs> = {
-  command: 'gc <network>',
-  describe: 'DEL cached attachments not listed as valid, then send CNI GC (1.1.0 lists)',
+  command: COMMANDS.cni.subcommands.gc.usage,
+  describe: COMMANDS.cni.subcommands.gc.describe,
   builder: (y) => networkOnlyOptions(y)
     .option('valid-attachments', { type: 'string', describe: 'JSON [{"containerID":"…","ifname":"eth0"}] to keep [default: none]' }).example('$0 cni gc mynet --valid-attachments \'[{"containerID":"abc","ifname":"eth0"}]\'', '') as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
@@ -150,8 +150,8 @@ const gc: CommandModule<object, NetworkOnlyArgs> = {
 };
 
 const status: CommandModule<object, NetworkOnlyArgs> = {
-  command: 'status <network>',
-  describe: 'CNI STATUS of every plugin of a 1.1.0 network',
+  command: COMMANDS.cni.subcommands.status.usage,
+  describe: COMMANDS.cni.subcommands.status.describe,
   builder: (y) => networkOnlyOptions(y).example('$0 cni status mynet', '') as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
     const list = network(argv);
@@ -162,8 +162,8 @@ const status: CommandModule<object, NetworkOnlyArgs> = {
 };
 
 const version: CommandModule<object, NetworkOnlyArgs> = {
-  command: 'version <network>',
-  describe: 'VERSION of every plugin of a network',
+  command: COMMANDS.cni.subcommands.version.usage,
+  describe: COMMANDS.cni.subcommands.version.describe,
   builder: (y) => networkOnlyOptions(y).example('$0 cni version dockcni', '') as unknown as Argv<NetworkOnlyArgs>,
   handler: async (argv) => {
     const list = network(argv);
@@ -176,9 +176,9 @@ const version: CommandModule<object, NetworkOnlyArgs> = {
 };
 
 export const cniCommand: CommandModule = {
-  command: CATALOG.cni.usage,
-  describe: CATALOG.cni.describe,
-  builder: (y) => y.command([add, check, del, gc, status, version] as CommandModule[]).demandCommand(1, 'name a cni command: add, check, del, gc, status or version')
+  command: COMMANDS.cni.usage,
+  describe: COMMANDS.cni.describe,
+  builder: (y) => y.command([add, check, del, gc, status, version] as CommandModule[]).demandCommand(1, `name a cni command: ${oneOf(subcommandsOf('cni') ?? [])}`)
     .example('$0 cni add dockcni /var/run/netns/demo --trace', 'ADD the embedded network to an ip netns, showing every plugin call'),
   handler: () => undefined,
 };

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { CATALOG } from './catalog.js';
+import { COMMANDS } from '../command-list.js';
 import { loadConfDir } from '../../cni/conf-dir.js';
 import { FileLocks } from '../../cni/lock.js';
 import { ContainerHandlers, type FailurePolicy } from '../../daemon/handlers.js';
@@ -33,8 +33,8 @@ function reportConfDir(dir: string, log: Logger): void {
 }
 
 export const daemonCommand: CommandModule<object, Args> = {
-  command: CATALOG.daemon.usage,
-  describe: CATALOG.daemon.describe,
+  command: COMMANDS.daemon.usage,
+  describe: COMMANDS.daemon.describe,
   builder: (y) => withDockerFlags(y)
     .example('$0 daemon --metrics-addr 9584', 'then: docker run -d --network none -l dockcni.networks=dockcni IMAGE')
     .option('concurrency', { type: 'string', default: '8', coerce: numeric('--concurrency', { min: 1, integer: true, unit: 'containers', example: 8 }), describe: 'containers wired at once (and as many torn down)' })
@@ -85,7 +85,7 @@ export const daemonCommand: CommandModule<object, Args> = {
       stopping = daemon.stop();
     };
     // Kept (not `once`) for the daemon's whole life: with no listener left, a second signal, or a
-    // library that re-raises the signal once its own cleanup ran (execa's), would kill it mid-DEL.
+    // library that re-raises the signal once its own cleanup ran, would kill it mid-DEL.
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
     log.log('info', 'dockcni daemon starting', { confDir: ctx.paths.confDir, cniPath: ctx.paths.cniPath.join(':'), stateDir: ctx.paths.stateDir });

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { CATALOG } from './catalog.js';
+import { COMMANDS } from '../command-list.js';
 import { runChecks, type CheckStatus } from '../../doctor/checks.js';
 import { contextFrom } from '../context.js';
 import { withDockerFlags, withOutput, type DockerFlags } from '../flags.js';
@@ -13,8 +13,8 @@ interface Args extends DockerFlags {
 const MARK: Record<CheckStatus, string> = { ok: '✓', warn: '!', fail: '✗' };
 
 export const doctorCommand: CommandModule<object, Args> = {
-  command: CATALOG.doctor.usage,
-  describe: CATALOG.doctor.describe,
+  command: COMMANDS.doctor.usage,
+  describe: COMMANDS.doctor.describe,
   builder: (y) => withOutput(withDockerFlags(y))
     .example('$0 doctor', 'every check, with the fix for each that fails') as unknown as Argv<Args>,
   handler: async (argv) => {

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { CATALOG } from './catalog.js';
+import { COMMANDS } from '../command-list.js';
 import { describeError, DockcniError } from '../../errors.js';
 import { contextFrom } from '../context.js';
 import { withDockerFlags, withOutput, type DockerFlags } from '../flags.js';
@@ -11,8 +11,8 @@ interface Args extends DockerFlags {
 }
 
 export const reloadCommand: CommandModule<object, Args> = {
-  command: CATALOG.reload.usage,
-  describe: CATALOG.reload.describe,
+  command: COMMANDS.reload.usage,
+  describe: COMMANDS.reload.describe,
   builder: (y) => withOutput(withDockerFlags(y))
     .positional('containers', { type: 'string', array: true, describe: 'containers (id, id prefix or name) [default: every container dockcni wired]' })
     .option('dry-run', { type: 'boolean', default: false, describe: 'report what is broken; repair nothing' })

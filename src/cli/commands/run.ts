@@ -1,5 +1,6 @@
 import { dockerCliEnv, resolveDockerEndpoint } from '../../docker/endpoint.js';
 import { DockerCliRunner } from '../../run/app-runner.js';
+import { ChildProcessCommands } from '../../host-commands.js';
 import { parseRunArgs } from '../../run/run-args.js';
 import { DEFAULT_SANDBOX_IMAGE, runWithCni, runWithRuntime } from '../../run/run.js';
 import { runtimeFor } from '../../run/runtime-choice.js';
@@ -49,7 +50,7 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
       confDir: flag('conf-dir'), cniPath: flag('cni-path'), cacheDir: flag('cache-dir'), stateDir: flag('state-dir'), runDir: flag('run-dir'),
       timeout, trace: args.dockcni['trace'] === true, dockerHost: flag('docker-host'), podNamespace: flag('pod-namespace') ?? 'default', sandboxGrace: 30,
     };
-    const runner = new DockerCliRunner(dockerCliEnv(resolveDockerEndpoint(flag('docker-host'))));
+    const runner = new DockerCliRunner(dockerCliEnv(resolveDockerEndpoint(flag('docker-host'))), new ChildProcessCommands());
     // Signals for dockcni go to the docker CLI, which passes them to the app (--sig-proxy).
     const forward: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
     let app: { signal(s: NodeJS.Signals): void } | undefined;

@@ -1,7 +1,8 @@
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { CATALOG } from './catalog.js';
+import { COMMANDS, oneOf, subcommandsOf } from '../command-list.js';
 import { localSocket } from '../../docker/local-api.js';
+import { dockerClient } from '../docker.js';
 import { DockcniError, InvalidInputError } from '../../errors.js';
 import type { RuntimeChange } from '../../runtime/install.js';
 import { numeric, pathsFrom, withOutput, withPathFlags } from '../flags.js';
@@ -40,11 +41,7 @@ function changing<T>(y: Argv<T>) {
   return common(y).option('reload', { type: 'boolean', default: true, describe: 'send dockerd SIGHUP and wait until it lists the change (--no-reload: only write the file)' });
 }
 
-async function docker(argv: Args) {
-  const { DockerodeClient } = await import('../../docker/dockerode-client.js');
-  const { resolveDockerEndpoint } = await import('../../docker/endpoint.js');
-  return new DockerodeClient(resolveDockerEndpoint(argv.dockerHost));
-}
+const docker = (argv: Args) => dockerClient(argv.dockerHost);
 
 function said(verb: string, name: string, change: RuntimeChange): string {
   if (!change.changed) return `${name}: ${change.daemonJson} already ${verb === 'installed' ? 'had it' : 'did not have it'}; nothing written`;
@@ -61,8 +58,8 @@ function print(argv: Args, text: string, json: unknown): void {
 }
 
 const install: CommandModule<object, InstallArgs> = {
-  command: 'install',
-  describe: 'register dockcni as an OCI runtime in daemon.json (every other key kept, a backup written) and reload dockerd',
+  command: COMMANDS.runtime.subcommands.install.usage,
+  describe: COMMANDS.runtime.subcommands.install.describe,
   builder: (y) => changing(withPathFlags(y))
     .option('timeout', { type: 'string', default: '120', coerce: numeric('--timeout', { min: 0.1, unit: 'seconds', example: 120 }), describe: 'seconds a plugin call may take before it is killed (and the container\'s start fails)' })
     .option('pod-namespace', { type: 'string', default: 'default', describe: 'K8S_POD_NAMESPACE passed to plugins for every container' })
@@ -95,8 +92,8 @@ const install: CommandModule<object, InstallArgs> = {
 };
 
 const uninstall: CommandModule<object, ChangeArgs> = {
-  command: 'uninstall',
-  describe: 'remove the runtime from daemon.json (and default-runtime if it was it), keeping everything else, and reload dockerd',
+  command: COMMANDS.runtime.subcommands.uninstall.usage,
+  describe: COMMANDS.runtime.subcommands.uninstall.describe,
   builder: (y) => changing(y).example('$0 runtime uninstall', '') as unknown as Argv<ChangeArgs>,
   handler: async (argv) => {
     const { uninstallRuntime } = await import('../../runtime/install.js');
@@ -106,12 +103,13 @@ const uninstall: CommandModule<object, ChangeArgs> = {
 };
 
 const status: CommandModule<object, Args> = {
-  command: 'status',
-  describe: 'whether the runtime is in daemon.json, listed by dockerd, and answering; exit 1 when not all three',
+  command: COMMANDS.runtime.subcommands.status.usage,
+  describe: COMMANDS.runtime.subcommands.status.describe,
   builder: (y) => common(y).example('$0 runtime status -o json', '') as unknown as Argv<Args>,
   handler: async (argv) => {
     const { runtimeStatus } = await import('../../runtime/install.js');
-    const s = await runtimeStatus(await docker(argv), argv.name, path.resolve(argv.daemonJson));
+    const { ChildProcessCommands } = await import('../../host-commands.js');
+    const s = await runtimeStatus(await docker(argv), new ChildProcessCommands(), argv.name, path.resolve(argv.daemonJson));
     if (argv.output === 'json') process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
     else {
       process.stdout.write(`${table([
@@ -127,8 +125,8 @@ const status: CommandModule<object, Args> = {
 };
 
 export const runtimeCommand: CommandModule = {
-  command: CATALOG.runtime.usage,
-  describe: CATALOG.runtime.describe,
-  builder: (y) => y.command([install, uninstall, status] as CommandModule[]).demandCommand(1, 'name a runtime command: install, uninstall or status').example('$0 runtime install', ''),
+  command: COMMANDS.runtime.usage,
+  describe: COMMANDS.runtime.describe,
+  builder: (y) => y.command([install, uninstall, status] as CommandModule[]).demandCommand(1, `name a runtime command: ${oneOf(subcommandsOf('runtime') ?? [])}`).example('$0 runtime install', ''),
   handler: () => undefined,
 };

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { CATALOG } from './catalog.js';
+import { COMMANDS } from '../command-list.js';
 import { ResultCache } from '../../cni/result-cache.js';
 import { describeHostLeftover, describeLeftover } from '../describe.js';
 import { DockcniError } from '../../errors.js';
@@ -19,8 +19,8 @@ interface LsArgs extends PathFlags {
 
 /** `ls` reads the state on disk only: it works while the daemon (or Docker) is down. */
 export const lsCommand: CommandModule<object, LsArgs> = {
-  command: CATALOG.ls.usage,
-  describe: CATALOG.ls.describe,
+  command: COMMANDS.ls.usage,
+  describe: COMMANDS.ls.describe,
   builder: (y) => withOutput(withPathFlags(y)).option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'container ids only, one per line (as docker ps -q)' })
     .example('$0 ls', '').example('$0 ls -q | xargs -r -n1 dockcni detach', 'detach everything dockcni wired').example('$0 ls -o json', '') as unknown as Argv<LsArgs>,
   handler: async (argv) => {
@@ -41,8 +41,8 @@ export const lsCommand: CommandModule<object, LsArgs> = {
 };
 
 export const inspectCommand: CommandModule<object, LsArgs> = {
-  command: CATALOG.inspect.usage,
-  describe: CATALOG.inspect.describe,
+  command: COMMANDS.inspect.usage,
+  describe: COMMANDS.inspect.describe,
   // JSON by default, as `docker inspect`.
   builder: (y) => withOutput(withPathFlags(y), 'json')
     .positional('container', { type: 'string', demandOption: true }).example('$0 inspect web', '').example('$0 inspect web -o text', '') as unknown as Argv<LsArgs>,
@@ -72,8 +72,8 @@ interface GcArgs extends DockerFlags {
 
 
 export const gcCommand: CommandModule<object, GcArgs> = {
-  command: CATALOG.gc.usage,
-  describe: CATALOG.gc.describe,
+  command: COMMANDS.gc.usage,
+  describe: COMMANDS.gc.describe,
   builder: (y) => withOutput(withDockerFlags(y)).option('dry-run', { type: 'boolean', default: false, describe: 'only list what would be removed' })
     .example('$0 gc --dry-run', 'what would go, and why') as unknown as Argv<GcArgs>,
   handler: async (argv) => {

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { CATALOG } from './catalog.js';
+import { COMMANDS } from '../command-list.js';
 import { describeError } from '../../errors.js';
 import { withDockerFlags, withOutput, type DockerFlags } from '../flags.js';
 import { table } from '../output.js';
@@ -34,8 +34,8 @@ function pluginFiles(dirs: readonly string[]): { plugin: string; file: string }[
 }
 
 export const versionCommand: CommandModule<object, Args> = {
-  command: CATALOG.version.usage,
-  describe: CATALOG.version.describe,
+  command: COMMANDS.version.usage,
+  describe: COMMANDS.version.describe,
   builder: (y) => withOutput(withDockerFlags(y))
     .example('$0 version', 'dockcni, Node, Docker and every plugin on the plugin path') as unknown as Argv<Args>,
   handler: async (argv) => {

@@ -40,22 +40,26 @@ test('runtime: optional until daemon.json names it; then red when dockerd does n
   const path = await import('node:path');
   const { FakeDocker } = await import('../../helpers/fake-docker.js');
   const { runtimeCheck } = await import('../../../src/doctor/checks.js');
+  const { FakeCommands } = await import('../../helpers/fake-commands.js');
+  // Nothing answers: the runtime's path is gone.
+  const commands = new FakeCommands((file) => ({ exitCode: 127, stderr: `spawn ${file} ENOENT` }));
   const dir = await mkdtemp(path.join(tmpdir(), 'dockcni-doctor-rt-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'daemon.json');
-  const [absent] = await runtimeCheck({ docker: new FakeDocker() }, file);
+  const [absent] = await runtimeCheck({ docker: new FakeDocker(), commands }, file);
   t.is(absent?.status, 'ok');
   t.regex(absent?.found ?? '', /not installed/);
   await writeFile(file, JSON.stringify({ runtimes: { dockcni: { path: path.join(dir, 'gone') } } }));
-  const [unlisted] = await runtimeCheck({ docker: new FakeDocker() }, file);
+  const [unlisted] = await runtimeCheck({ docker: new FakeDocker(), commands }, file);
   t.is(unlisted?.status, 'fail');
   t.regex(unlisted?.found ?? '', /names dockcni but dockerd does not list it/);
   class Listing extends FakeDocker {
     override async runtimes() { return { names: ['runc', 'dockcni'], defaultRuntime: 'runc', rootDir: '/var/lib/docker' }; }
   }
-  const [silent] = await runtimeCheck({ docker: new Listing() }, file);
+  const [silent] = await runtimeCheck({ docker: new Listing(), commands }, file);
   t.is(silent?.status, 'fail');
-  t.regex(silent?.found ?? '', /dockcni does not answer: .*gone --version failed/);
+  t.regex(silent?.found ?? '', /dockcni does not answer: .*gone --version failed \(exit 127\): spawn .*gone ENOENT/);
+  t.deepEqual(commands.calls, [`${path.join(dir, 'gone')} --version`, `${path.join(dir, 'gone')} --version`], 'asked as dockerd would run it, once per check that found the entry');
 });
 
 test('runtime: red when someone other than root can change what dockerd runs as root, naming the path', async (t) => {
@@ -64,6 +68,7 @@ test('runtime: red when someone other than root can change what dockerd runs as 
   const path = await import('node:path');
   const { FakeDocker } = await import('../../helpers/fake-docker.js');
   const { runtimeCheck } = await import('../../../src/doctor/checks.js');
+  const { FakeCommands } = await import('../../helpers/fake-commands.js');
   const dir = await mkdtemp(path.join(tmpdir(), 'dockcni-doctor-trust-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   const runc = path.join(dir, 'runc');
@@ -71,7 +76,7 @@ test('runtime: red when someone other than root can change what dockerd runs as 
   await chmod(runc, 0o777);
   const file = path.join(dir, 'daemon.json');
   await writeFile(file, JSON.stringify({ runtimes: { dockcni: { path: '/bin/true', runtimeArgs: [`--dockcni-runc=${runc}`] } } }));
-  const [check] = await runtimeCheck({ docker: new FakeDocker() }, file);
+  const [check] = await runtimeCheck({ docker: new FakeDocker(), commands: new FakeCommands() }, file);
   t.is(check?.status, 'fail');
   t.regex(check?.found ?? '', new RegExp(`others can change what it runs: ${runc} \\(on the way to ${runc}\\) is writable by everyone`));
   t.regex(check?.fix ?? '', /chown root and chmod go-w/);

@@ -46,7 +46,7 @@ async function setup(t: Parameters<typeof tempDir>[0], entries: CacheEntry[], gc
   await writeFile(path.join(confDir, 'n.conflist'), JSON.stringify({ cniVersion: '1.1.0', name: 'n', plugins: [{ type: 'x' }] }));
   const collector = new Collector({
     docker, wirer: {} as Wirer, engine: fakeCni(entries, gcAsked), store, pins, confDir, sandboxGraceMs: 60_000,
-    firewall: { containersWithRules: async () => [], revokePortMapped: async () => undefined },
+    firewall: { containersWithRules: async () => [], revokePortMapped: async () => undefined, pluginChains: async () => [], removeChain: async () => undefined },
   });
   return { store, docker, collector };
 }
@@ -97,7 +97,7 @@ test('a leftover that cannot be removed comes back named, so no report calls it 
   const { CleanupError } = await import('../../../src/gc/collector.js');
   const failing = new Collector({
     docker: new FakeDocker(), wirer: { unwire: async () => { throw new Error('plugin "macvlan" failed (DEL): Link not found'); } }, engine: fakeCni([]),
-    store: new AttachmentStore(dir), pins, confDir: dir, sandboxGraceMs: 0, firewall: { containersWithRules: async () => [], revokePortMapped: async () => undefined },
+    store: new AttachmentStore(dir), pins, confDir: dir, sandboxGraceMs: 0, firewall: { containersWithRules: async () => [], revokePortMapped: async () => undefined, pluginChains: async () => [], removeChain: async () => undefined },
   });
   const item = { kind: 'attachment' as const, containerId: id('c'), name: 'web', why: 'container is gone', networks: ['lan'] };
   const [error] = await failing.remove([item]);

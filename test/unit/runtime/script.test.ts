@@ -74,3 +74,24 @@ test('delete starts the Node half only for a container dockcni holds a record of
   for (let i = 0; i < 50 && (await f.nodeCalls()).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
   t.regex((await f.nodeCalls())[0] ?? '', /main\.mjs delete /);
 });
+
+test('the script\'s facts are the TypeScript\'s: the label it greps for, the state and Docker roots, the record it looks for, the Node entry, runc\'s flags with values, its own options', async (t) => {
+  const { NETWORKS_LABEL } = await import('../../../src/wiring/label-keys.js');
+  const { DEFAULT_STATE_DIR } = await import('../../../src/paths.js');
+  const { DEFAULT_DOCKER_ROOT } = await import('../../../src/docker/docker-client.js');
+  const { AttachmentStore } = await import('../../../src/state/attachment-store.js');
+  const { RUNTIME_ENTRY, RUNTIME_SCRIPT } = await import('../../../src/runtime/install.js');
+  const { GLOBAL_WITH_VALUE, OPTION_NAMES } = await import('../../../src/runtime/invocation.js');
+  const text = await readFile(SCRIPT, 'utf8');
+  t.is(RUNTIME_SCRIPT, SCRIPT, 'the script runtime install registers is this one');
+  t.true(text.includes(`grep -qF '${JSON.stringify(NETWORKS_LABEL)}:'`), 'it greps config.v2.json for the label the runtime parses');
+  t.regex(text, new RegExp(`^node=node runc=runc state=${DEFAULT_STATE_DIR} root=${DEFAULT_DOCKER_ROOT} own=0$`, 'm'), 'its defaults are the state dir and Docker root the TypeScript assumes');
+  t.is(new AttachmentStore('$state').pathFor(ID).replace(ID, '$id'), '$state/attachments/$id.json');
+  t.true(text.includes('[ -e "$state/attachments/$id.json" ]'), 'it looks for the record where the store writes it');
+  const entry = /entry="\$\(dirname "\$\(readlink -f "\$0"\)"\)\/([^"]+)"/.exec(text)?.[1];
+  t.is(path.resolve(path.dirname(SCRIPT), entry ?? ''), RUNTIME_ENTRY, 'and starts the Node entry npm run build bundles');
+  t.deepEqual(/--root\|[^)]*\)/.exec(text)?.[0].slice(0, -1).split('|').sort(), [...GLOBAL_WITH_VALUE].sort(), 'runc\'s global flags that take a value: the same list in both parsers');
+  for (const option of [...text.matchAll(/--dockcni-([a-z-]+)=\*\)/g)].map((m) => m[1] ?? '')) {
+    t.true(Object.hasOwn(OPTION_NAMES, option), `--dockcni-${option} is an option runtime install writes`);
+  }
+});

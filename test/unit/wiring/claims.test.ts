@@ -45,7 +45,7 @@ async function setup(t: ExecutionContext) {
   } as unknown as Cni;
   const store = new AttachmentStore(path.join(root, 'state'));
   const warnings: string[] = [];
-  const wirer = new Wirer({ engine, store, pins: new Pins(), locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, containersWithRules: async () => [], removePluginChains: async () => [] }, onWarning: (m) => { warnings.push(m); } });
+  const wirer = new Wirer({ engine, store, pins: new Pins(), locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, removePluginChains: async () => [] }, onWarning: (m) => { warnings.push(m); } });
   return { wirer, store, adds, warnings, root };
 }
 

@@ -38,7 +38,7 @@ async function setup(t: { teardown(fn: () => Promise<void>): void }, pins: FakeP
   const added: string[] = [];
   const engine = { add: async () => { added.push('ADD'); return { cniVersion: '1.0.0' }; }, del: async () => { added.push('DEL'); }, status } as unknown as CniEngine;
   const records = store(path.join(root, 'state'));
-  const wirer = new Wirer({ engine, store: records, pins, locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, containersWithRules: async () => [], removePluginChains: async () => [] }, onWarning: (m) => { warnings.push(m); }, readyWaitMs: 2000 });
+  const wirer = new Wirer({ engine, store: records, pins, locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, removePluginChains: async () => [] }, onWarning: (m) => { warnings.push(m); }, readyWaitMs: 2000 });
   return { wirer, records, added };
 }
 
