@@ -1,6 +1,6 @@
 import { setFlagsFromString } from 'node:v8';
 import type { CommandModule } from 'yargs';
-import { COMMANDS, completions, isCommand, oneOf, RUN_COMMAND, subcommandsOf, type CommandName } from './command-list.js';
+import { COMMANDS, completions, isCommand, RUN_COMMAND, subcommandsOf, type CommandName } from './command-list.js';
 import { rejectedFlag } from './flags.js';
 import { formatError } from './output.js';
 
@@ -36,7 +36,7 @@ function groupProblem(argv: readonly string[], chosen: CommandName | undefined):
   const known = chosen === undefined ? undefined : subcommandsOf(chosen);
   if (chosen === undefined || known === undefined) return undefined;
   const sub = argv.slice(1).find((a) => !a.startsWith('-'));
-  if (sub === undefined) return `name a ${chosen} command: ${oneOf(known)}`;
+  if (sub === undefined) return `name a ${chosen} command: ${known.join(', ')}`;
   return known.includes(sub) ? undefined : `unknown ${chosen} command "${sub}": use one of ${known.join(', ')}`;
 }
 
