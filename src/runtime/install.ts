@@ -1,9 +1,9 @@
 import { chownSync, existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { DockerClient } from '../docker/docker-client.js';
 import { describeError, DockcniError } from '../errors.js';
 import { writeFileAtomic } from '../fs-atomic.js';
+import { packageRoot } from '../package-root.js';
 import { succeed, type HostCommands } from '../host-commands.js';
 import { runtimeArgs, type RuntimeOptions } from './invocation.js';
 import { checkTrustedPaths, untrustedPathProblems } from './trusted-paths.js';
@@ -11,9 +11,9 @@ import { checkTrustedPaths, untrustedPathProblems } from './trusted-paths.js';
 export const DEFAULT_DAEMON_JSON = '/etc/docker/daemon.json';
 export const DEFAULT_RUNTIME_NAME = 'dockcni';
 /** The script the shim calls, in this package. */
-export const RUNTIME_SCRIPT = fileURLToPath(new URL('../../../bin/dockcni-runtime', import.meta.url));
+export const RUNTIME_SCRIPT = path.join(packageRoot(), 'bin/dockcni-runtime');
 /** Its Node half: src/runtime/main.ts bundled into one file by `npm run build` (one module to load on each container start). */
-export const RUNTIME_ENTRY = fileURLToPath(new URL('../../runtime/main.mjs', import.meta.url));
+export const RUNTIME_ENTRY = path.join(packageRoot(), 'dist/runtime/main.mjs');
 /** dockerd's own runtime, its default when daemon.json names none. */
 const STOCK_RUNTIME = 'runc';
 /** dockerd's default pid file. */

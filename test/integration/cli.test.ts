@@ -30,6 +30,12 @@ test('an error is reported once, with its fix; usage errors point to --help; --h
   t.regex(help.stdout, /dockcni run \[docker run flags\] IMAGE/);
   t.regex(help.stdout, /dockcni completion/);
   t.regex((await dockcni(['completion'])).stdout, /complete -o bashdefault -o default -F _dockcni_yargs_completions dockcni/);
+  // What the completion script asks on each <TAB>: the words typed so far, the program's name first.
+  const complete = async (...words: string[]) => (await dockcni(['--get-yargs-completions', 'dockcni', ...words])).stdout.split('\n').filter(Boolean);
+  t.deepEqual(await complete('networks', ''), ['ls', 'inspect', 'validate', 'create', 'rm'], 'a group\'s commands');
+  t.deepEqual(await complete('cni', 'd'), ['del']);
+  t.true((await complete('')).includes('run') && (await complete('')).includes('runtime'), 'every command, run included');
+  t.deepEqual(await complete('ru'), ['run', 'runtime']);
   for (const command of [['daemon'], ['ls'], ['inspect'], ['gc'], ['attach'], ['detach'], ['doctor'], ['networks', 'ls'], ['networks', 'inspect'], ['networks', 'validate'],
     ['cni', 'add'], ['cni', 'check'], ['cni', 'del'], ['cni', 'gc'], ['cni', 'status'], ['cni', 'version']]) {
     t.regex((await dockcni([...command, '--help'])).stdout, /Examples:\n\s+dockcni /, command.join(' '));

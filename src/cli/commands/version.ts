@@ -1,8 +1,9 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { COMMANDS } from '../command-list.js';
 import { describeError } from '../../errors.js';
+import { packageVersion } from '../../package-root.js';
 import { withDockerFlags, withOutput, type DockerFlags } from '../flags.js';
 import { table } from '../output.js';
 
@@ -39,7 +40,6 @@ export const versionCommand: CommandModule<object, Args> = {
   builder: (y) => withOutput(withDockerFlags(y))
     .example('$0 version', 'dockcni, Node, Docker and every plugin on the plugin path') as unknown as Argv<Args>,
   handler: async (argv) => {
-    const pkg = JSON.parse(readFileSync(new URL('../../../../package.json', import.meta.url), 'utf8')) as { version: string };
     const { contextFrom } = await import('../context.js');
     const ctx = await contextFrom(argv);
     const docker = await ctx.docker.ping().then((v) => ({ version: v.version, api: v.apiVersion }), (error: unknown) => ({ error: describeError(error) }));
@@ -51,13 +51,14 @@ export const versionCommand: CommandModule<object, Args> = {
         plugins.push({ plugin, file, error: describeError(error) });
       }
     }
-    const report = { dockcni: pkg.version, node: process.version, docker, cniPath: ctx.paths.cniPath, plugins };
+    const version = packageVersion();
+    const report = { dockcni: version, node: process.version, docker, cniPath: ctx.paths.cniPath, plugins };
     if (argv.output === 'json') {
       process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
       return;
     }
     const dockerText = 'error' in docker ? `unreachable: ${docker.error}` : `${docker.version} (API ${docker.api})`;
-    process.stdout.write(`${table([['dockcni', pkg.version], ['node', process.version], ['docker', dockerText]])}\n\nplugins on ${ctx.paths.cniPath.join(':')}:\n`);
+    process.stdout.write(`${table([['dockcni', version], ['node', process.version], ['docker', dockerText]])}\n\nplugins on ${ctx.paths.cniPath.join(':')}:\n`);
     process.stdout.write(`${table(plugins.map((p) => [p.plugin, p.versions ? p.versions.join(', ') : `error: ${p.error ?? ''}`, p.file]))}\n`);
   },
 };
