@@ -1,5 +1,6 @@
 import type { DockerClient, DockerEvent, EventSubscription } from '../docker/docker-client.js';
-import { describeError, fixOf } from '../errors.js';
+import { describeError, DockcniError, fixOf } from '../errors.js';
+import { unsupportedEngine } from '../docker/engine-support.js';
 import { NETWORKS_LABEL } from '../wiring/label-keys.js';
 import type { ContainerHandlers } from './handlers.js';
 import { KeyedQueue } from './keyed-queue.js';
@@ -55,10 +56,16 @@ export class Daemon {
    */
   async run(): Promise<void> {
     this.health?.start();
+    let refused: DockcniError | undefined;
     for (let delay = 500; !this.stopping; delay = Math.min(delay * 2, 10_000)) {
       let reconciling: Promise<void> | undefined;
       try {
-        const version = await this.o.docker.ping();
+        const version = await this.o.docker.engine();
+        refused = unsupportedEngine(version);
+        if (refused !== undefined) {
+          this.o.log.log('error', 'refusing to wire containers of this Docker engine', { error: refused.message, fix: refused.fix });
+          break;
+        }
         this.subscription = await this.o.docker.events(this.lastEvent, (event) => this.dispatch(event), (line, error) => {
           this.o.log.log('warn', 'skipped an event Docker sent that is not JSON', { line: line.slice(0, 200), error: describeError(error) });
         });
@@ -79,7 +86,9 @@ export class Daemon {
       await reconciling;
       if (!this.stopping) await this.pause(delay);
     }
+    await this.health?.stop();
     await this.queue.drain();
+    if (refused !== undefined) throw refused;
   }
 
   /** Retries reconcile with its own backoff for as long as `live()`: its failure is not Docker's. */

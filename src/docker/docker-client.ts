@@ -33,8 +33,21 @@ export interface EventSubscription {
   close(): void;
 }
 
+/** What dockcni must know of the engine it works beside (`/version` and `/info`). */
+export interface EngineFacts {
+  readonly version: string;
+  readonly apiVersion: string;
+  /** `/info` OperatingSystem: "Docker Desktop" on Desktop. */
+  readonly operatingSystem: string;
+  /** `/info` SecurityOptions names rootless: RootlessKit's namespaces, not the host's. */
+  readonly rootless: boolean;
+  /** `/info` FirewallBackend.Driver (API 1.49+): iptables, iptables+firewalld or nftables; undefined before. */
+  readonly firewallBackend?: string | undefined;
+}
+
 export interface DockerClient {
   ping(): Promise<{ readonly apiVersion: string; readonly version: string }>;
+  engine(): Promise<EngineFacts>;
   /** undefined when there is no such container. */
   inspect(id: string): Promise<ContainerInfo | undefined>;
   /** Containers (running or not) carrying the label key. */

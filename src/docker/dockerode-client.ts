@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { DockerApiError } from '../errors.js';
-import { DEFAULT_DOCKER_ROOT, type ContainerInfo, type DockerClient, type DockerEvent, type EventSubscription } from './docker-client.js';
+import { DEFAULT_DOCKER_ROOT, type ContainerInfo, type DockerClient, type DockerEvent, type EngineFacts, type EventSubscription } from './docker-client.js';
 import { tlsFiles, type DockerEndpoint } from './endpoint.js';
 import { loadDockerode } from './load-dockerode.js';
 
@@ -60,6 +60,22 @@ export class DockerodeClient implements DockerClient {
         cause: error, fix: 'start dockerd, or point --docker-host (or DOCKER_HOST, or `docker context use`) at it',
       });
     }
+  }
+
+  async engine(): Promise<EngineFacts> {
+    const version = await this.ping();
+    let info: { OperatingSystem?: string; SecurityOptions?: string[] | null; FirewallBackend?: { Driver?: string } | null };
+    try {
+      info = await this.docker.info() as typeof info;
+    } catch (error) {
+      throw wrap('info', error);
+    }
+    return {
+      ...version,
+      operatingSystem: info.OperatingSystem ?? '',
+      rootless: (info.SecurityOptions ?? []).some((o) => o.split(',').includes('name=rootless')),
+      firewallBackend: info.FirewallBackend?.Driver,
+    };
   }
 
   async inspect(id: string): Promise<ContainerInfo | undefined> {

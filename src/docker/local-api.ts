@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { DockerApiError, InvalidInputError } from '../errors.js';
+import type { EngineFacts } from './docker-client.js';
 import { DEFAULT_DOCKER_HOST } from './endpoint.js';
 
 /** A container as Docker's container list shows it. */
@@ -65,7 +66,16 @@ export async function listedContainer(socketPath: string, id: string, timeoutMs:
   return found && { id: found.Id, name: (found.Names?.[0] ?? '').replace(/^\//, ''), labels: found.Labels ?? {}, networkMode: found.HostConfig?.NetworkMode ?? '' };
 }
 
-/** The OCI runtimes dockerd has registered, with the arguments it passes each. */
-export async function registeredRuntimes(socketPath: string, timeoutMs: number): Promise<Record<string, { path: string; runtimeArgs?: string[] }>> {
-  return (await getJson<{ Runtimes?: Record<string, { path: string; runtimeArgs?: string[] }> }>(socketPath, 'info', '/info', timeoutMs)).Runtimes ?? {};
+/** What `/info` says that `dockcni run` needs: the OCI runtimes dockerd has registered (with the arguments it passes each), and the engine. */
+export interface LocalInfo {
+  readonly runtimes: Readonly<Record<string, { readonly path: string; readonly runtimeArgs?: readonly string[] }>>;
+  readonly engine: Pick<EngineFacts, 'version' | 'operatingSystem' | 'rootless'>;
+}
+
+export async function localInfo(socketPath: string, timeoutMs: number): Promise<LocalInfo> {
+  const info = await getJson<{ Runtimes?: LocalInfo['runtimes']; ServerVersion?: string; OperatingSystem?: string; SecurityOptions?: string[] | null }>(socketPath, 'info', '/info', timeoutMs);
+  return {
+    runtimes: info.Runtimes ?? {},
+    engine: { version: info.ServerVersion ?? '', operatingSystem: info.OperatingSystem ?? '', rootless: (info.SecurityOptions ?? []).some((o) => o.split(',').includes('name=rootless')) },
+  };
 }

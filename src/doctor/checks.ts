@@ -11,6 +11,7 @@ import { validateConfDir } from '../cni/validate.js';
 import type { CniEngine } from '../cni/engine.js';
 import type { Collector, Leftover } from '../gc/collector.js';
 import type { DockerClient } from '../docker/docker-client.js';
+import { unsupportedEngine } from '../docker/engine-support.js';
 import { describeError, PluginNotFoundError } from '../errors.js';
 import type { HostCommands } from '../host-commands.js';
 import { locksDir, type Paths } from '../paths.js';
@@ -51,12 +52,19 @@ const fail = (check: string, found: string, fix?: string): CheckResult => ({ che
 
 const sysctl = (key: string) => readFile(`/proc/sys/${key.replace(/\./g, '/')}`, 'utf8').then((v) => v.trim(), () => undefined);
 
-async function dockerChecks(ctx: DoctorDeps): Promise<{ results: CheckResult[]; reachable: boolean }> {
+/** Docker reachable, an engine dockcni can work beside, its firewall backend; the daemon running. */
+export async function dockerChecks(ctx: Pick<DoctorDeps, 'docker' | 'paths'>): Promise<{ results: CheckResult[]; reachable: boolean }> {
   const results: CheckResult[] = [];
   let reachable = false;
   try {
-    const v = await ctx.docker.ping();
-    results.push(ok('docker', `Docker ${v.version}, API ${v.apiVersion}`));
+    const v = await ctx.docker.engine();
+    const refused = unsupportedEngine(v);
+    if (refused !== undefined) {
+      results.push(fail('docker', refused.message, refused.fix));
+      return { results, reachable: false };
+    }
+    results.push(ok('docker', `Docker ${v.version}, API ${v.apiVersion}${v.firewallBackend === undefined ? '' : `, firewall backend ${v.firewallBackend}`}`));
+    results.push(...firewallBackendCheck(v.firewallBackend));
     reachable = true;
   } catch (error) {
     results.push(fail('docker', describeError(error), 'start dockerd, or point --docker-host / DOCKER_HOST at it'));
@@ -98,6 +106,21 @@ async function configChecks(ctx: DoctorDeps, networks: readonly NetworkConfigLis
   return results;
 }
 
+/**
+ * Which firewall dockerd programs (Docker 28.2+ says, API 1.49): with iptables (and firewalld) CNI's
+ * iptables rules sit beside Docker's, which FORWARD reaches through DOCKER-USER and DOCKER-FORWARD
+ * after the firewall plugin's CNI-FORWARD accept rules. With nftables (Docker 29, experimental) there is
+ * no DOCKER-USER, dockerd leaves IP forwarding to the host, and its tables judge only its own bridges.
+ */
+export function firewallBackendCheck(backend: string | undefined): CheckResult[] {
+  if (backend === undefined || backend.startsWith('iptables')) return [];
+  if (backend === 'nftables') {
+    return [warn('firewall backend', 'dockerd uses nftables: it does not enable IP forwarding for you and has no DOCKER-USER chain; CNI traffic passes through the plugins\' iptables rules (iptables-nft) and the forwarding sysctls checked below',
+      'keep net.ipv4.ip_forward (and IPv6 forwarding) on in /etc/sysctl.d/, and move any DOCKER-USER rules you relied on to an nftables chain (Docker\'s docs: firewall-nftables)')];
+  }
+  return [warn('firewall backend', `dockerd reports firewall backend "${backend}", which dockcni does not know`, 'check that traffic between containers on CNI networks passes (dockcni\'s tests assume iptables)')];
+}
+
 /** Any subnet or address in the list's config that is IPv6. */
 function usesIpv6(list: NetworkConfigList): boolean {
   const values = [...JSON.stringify(list.plugins).matchAll(/"(?:subnet|address)":"([^"]+)"/g)].map((m) => m[1] ?? '');
@@ -124,13 +147,14 @@ async function kernelChecks(commands: HostCommands, networks: readonly NetworkCo
   results.push(forward.exitCode === 0 ? ok('iptables', `${version.stdout.trim()}; FORWARD policy ${policy}`)
     : fail('iptables', `iptables -S FORWARD failed: ${forward.stderr.trim()}`, 'check the iptables backend (update-alternatives --config iptables)'));
   results.push(brNetfilterCheck(await sysctl('net.bridge.bridge-nf-call-iptables'), networks));
-  if (policy === 'DROP') {
-    const exposed = networks.filter((n) => n.plugins.some((p) => p.type === 'bridge') && !n.plugins.some((p) => p.type === 'firewall'));
-    for (const n of exposed) {
-      results.push(warn('forward policy', `FORWARD policy is DROP (Docker sets it) and network ${n.name} (${n.source}) has no firewall plugin: its containers cannot reach each other or the outside`,
-        'add {"type": "firewall", "backend": "iptables"} after the bridge plugin'));
-    }
-  }
+  // Docker 27+ sets the IPv6 FORWARD policy to DROP as well: IPv6 networks need the same accept rules.
+  const forward6 = networks.some(usesIpv6) ? await commands.run('ip6tables', ['-w', '-S', 'FORWARD']) : undefined;
+  const policy6 = forward6 === undefined ? undefined : /^-P FORWARD (\w+)/m.exec(forward6.stdout)?.[1];
+  const exposed = (family: string, ipv6: boolean) => networks.filter((n) => (!ipv6 || usesIpv6(n)) && n.plugins.some((p) => p.type === 'bridge') && !n.plugins.some((p) => p.type === 'firewall'))
+    .map((n) => warn('forward policy', `the ${family} FORWARD policy is DROP (Docker sets it) and network ${n.name} (${n.source}) has no firewall plugin: its containers cannot reach each other or the outside`,
+      'add {"type": "firewall", "backend": "iptables"} after the bridge plugin'));
+  if (policy === 'DROP') results.push(...exposed('IPv4', false));
+  if (policy6 === 'DROP') results.push(...exposed('IPv6', true));
   return results;
 }
 

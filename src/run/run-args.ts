@@ -44,6 +44,19 @@ const REFUSED: Record<string, string> = {
   '--expose': 'publish with -p HOSTPORT:CONTAINERPORT',
 };
 
+/**
+ * A sysctl of one interface (`net.ipv4.conf.eth0.…`): Docker applies sysctls when it creates the
+ * container, before dockcni's interfaces exist, and Docker 28 (API 1.48) refuses interface sysctls
+ * outright. The tuning plugin sets them on the interface once it is there.
+ */
+function checkSysctl(value: string): void {
+  const iface = /^net\.ipv[46]\.(?:conf|neigh)\.([^.=]+)\./.exec(value)?.[1];
+  if (iface !== undefined && !['all', 'default', 'lo'].includes(iface)) {
+    throw new InvalidInputError('--sysctl', value, `sets ${iface}, an interface CNI creates after Docker applies sysctls (and Docker 28 refuses interface sysctls)`,
+      `put it in the network's chain: {"type": "tuning", "sysctl": {"${value.split('=')[0] ?? ''}": "${value.split('=').slice(1).join('=')}"}} after the main plugin`);
+  }
+}
+
 export function parseRunArgs(argv: readonly string[]): RunArgs {
   const out: Omit<RunArgs, 'image' | 'command'> = {
     networks: [], publish: [], ips: [], dns: [], dnsSearch: [], dnsOptions: [], addHosts: [], networkAliases: [], detach: false, dockcni: {}, passthrough: [],
@@ -87,6 +100,7 @@ export function parseRunArgs(argv: readonly string[]): RunArgs {
       case '--name': mutable.name = value; out.passthrough.push('--name', value); break;
       case '--cidfile': mutable.cidfile = value; break;
       case '--restart': mutable.restart = value; out.passthrough.push(`--restart=${value}`); break;
+      case '--sysctl': checkSysctl(value); out.passthrough.push(flag, value); break;
       default: out.passthrough.push(flag, value);
     }
   }

@@ -1,4 +1,5 @@
-import { localSocket, registeredRuntimes } from '../docker/local-api.js';
+import { unsupportedEngine } from '../docker/engine-support.js';
+import { localInfo, localSocket } from '../docker/local-api.js';
 import { DockcniError } from '../errors.js';
 import { resolvePaths, type PathFlags } from '../paths.js';
 import { parseInvocation } from '../runtime/invocation.js';
@@ -22,7 +23,6 @@ export interface RuntimeChoice {
  * networks would not be the ones the user asked for). Only a local dockerd can run it.
  */
 export async function runtimeFor(choice: RuntimeChoice): Promise<string | undefined> {
-  if (choice.sandbox) return undefined;
   let socket: string;
   try {
     socket = localSocket(choice.dockerHost);
@@ -30,7 +30,12 @@ export async function runtimeFor(choice: RuntimeChoice): Promise<string | undefi
     if (choice.explicit) throw error;
     return undefined;
   }
-  const entry = (await registeredRuntimes(socket, INFO_TIMEOUT_MS))[choice.name];
+  // One /info for both: an engine dockcni cannot wire beside (rootless, Desktop) is refused on either path.
+  const info = await localInfo(socket, INFO_TIMEOUT_MS);
+  const refused = unsupportedEngine(info.engine);
+  if (refused !== undefined) throw refused;
+  if (choice.sandbox) return undefined;
+  const entry = info.runtimes[choice.name];
   if (entry === undefined) {
     if (!choice.explicit) return undefined;
     throw new DockcniError('not-found', `dockerd has no runtime named ${choice.name}`, { fix: `install it (dockcni runtime install --name ${choice.name}), or leave --dockcni-runtime out to use the sandbox` });

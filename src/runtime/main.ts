@@ -49,6 +49,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const invocation = parseInvocation(rest);
   if (mode === 'create') return create(invocation);
   if (mode === 'delete') return (await import('./wire.js')).unwireDeleted(invocation);
+  if (mode === 'start') return (await import('./wire.js')).restoreNames(invocation);
   // `dockcni runtime status`: everything a create may need loads.
   if (mode === 'check') {
     await import('./wire.js');

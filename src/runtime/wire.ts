@@ -3,7 +3,10 @@ import path from 'node:path';
 import type { ListedContainer } from '../docker/local-api.js';
 import { describeError, DockcniError, fixOf, InvalidInputError } from '../errors.js';
 import { ChildProcessCommands } from '../host-commands.js';
-import { resolvePaths } from '../paths.js';
+import { FileLocks } from '../cni/lock.js';
+import { locksDir, resolvePaths } from '../paths.js';
+import { AttachmentStore } from '../state/attachment-store.js';
+import { HostsBook } from '../wiring/hosts-book.js';
 import { createWirer, type WiringParts } from '../wiring/create-wirer.js';
 import { commaSet, parseLabels, type LabelOptions } from '../wiring/labels.js';
 import type { WireTarget } from '../wiring/intent.js';
@@ -90,6 +93,28 @@ export async function abandonCreate(invocation: Invocation, error: unknown): Pro
   const deleted = await commands.run(invocation.options.runc ?? 'runc', [...invocation.runcGlobal, 'delete', '--force', invocation.containerId]);
   if (deleted.exitCode !== 0) report(invocation, `dockcni: could not delete the container runc created: ${deleted.stderr.trim()}`);
   return 1;
+}
+
+/**
+ * Before `runc start`: the container's hosts file lost dockcni's lines (Docker 26+ rewrites it between
+ * create and start), so they are written again from the records. A failure is logged, not fatal: the
+ * container starts, without its peers' names until the next change on its networks rewrites them.
+ */
+export async function restoreNames(invocation: Invocation): Promise<number> {
+  const paths = resolvePaths(invocation.options, {});
+  try {
+    const problem = optionsProblem(invocation);
+    if (problem !== undefined) throw problem;
+    const store = new AttachmentStore(paths.stateDir);
+    const record = await store.read(invocation.containerId);
+    if (record === undefined) return 0;
+    const hosts = new HostsBook(store, new FileLocks(locksDir(paths)), (message) => logLine(paths.stateDir, { level: 'warn', msg: message }));
+    await hosts.refresh([], [record]);
+    return 0;
+  } catch (error) {
+    logLine(paths.stateDir, { level: 'error', containerId: invocation.containerId, msg: `could not restore the names in the hosts file: ${describeError(error)}`, fix: fixOf(error) });
+    return 1;
+  }
 }
 
 /**

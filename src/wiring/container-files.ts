@@ -5,7 +5,8 @@ import type { CniDns } from '../cni/types.js';
 import { DockcniError, InvalidInputError } from '../errors.js';
 import { MAX_HOSTS_LINE_BYTES, unpublishable } from './host-names.js';
 
-const MARK = '# dockcni';
+/** Ends every line dockcni writes into a container's files; bin/dockcni-runtime looks for it too. */
+export const MARK = '# dockcni';
 /** Far above any real hosts or resolv.conf; a container that grows its file past it is not read. */
 export const MAX_CONTAINER_FILE_BYTES = 256 * 1024;
 

@@ -66,7 +66,13 @@ export class Wirer {
     return this.underLock(target.containerId, async () => {
       // 2. Already wired, or wired in an earlier life of the container (DEL that first).
       const existing = await this.options.store.read(target.containerId);
-      if (existing && isCurrent(existing, target.pid, target.startedAt) && fullyWired(existing)) return { record: existing, namesMs: 0 };
+      if (existing && isCurrent(existing, target.pid, target.startedAt) && fullyWired(existing)) {
+        // Wired already (by the runtime, before start): Docker 26+ rewrites /etc/hosts between create
+        // and start, so its own lines are put back, from the records. Unchanged, the file is not written.
+        const started = performance.now();
+        await this.hosts.refresh([], [existing]);
+        return { record: existing, namesMs: performance.now() - started };
+      }
       const listing = loadConfDir(this.options.confDir);
       if (existing) await this.teardown(existing, listing);
       // 3. Every network, capability, name and readiness checked before anything changes.

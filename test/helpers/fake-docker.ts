@@ -31,6 +31,11 @@ export class FakeDocker implements DockerClient {
     return { apiVersion: '1.41', version: 'fake' };
   }
 
+  /** What engine() reports beyond ping()'s answer. */
+  facts: { operatingSystem: string; rootless: boolean; firewallBackend?: string } = { operatingSystem: 'Debian GNU/Linux 12 (bookworm)', rootless: false };
+
+  async engine() { return { ...await this.ping(), ...this.facts }; }
+
   async inspect(id: string) { return this.containers.get(id); }
   async listByLabel(label: string) { return [...this.containers.values()].filter((c) => c.labels[label] !== undefined); }
 

@@ -4,6 +4,7 @@ import { DockcniError, InvalidInputError } from '../../errors.js';
 import { COMPOSE_PROJECT_LABEL, COMPOSE_SERVICE_LABEL } from '../../wiring/label-keys.js';
 import { parseAliases, parseIps, parseMac, parseNetworkList, parsePorts } from '../../wiring/labels.js';
 import { contextFrom } from '../context.js';
+import { checkEngine } from '../../docker/engine-support.js';
 import { holdsNetns } from '../../state/attachment.js';
 import { withDockerFlags, type DockerFlags } from '../flags.js';
 
@@ -36,6 +37,7 @@ export const attachCommand: CommandModule<object, Args> = {
     .option('alias', { type: 'string', array: true, default: [], describe: 'another name peers on these networks resolve it by, repeatable (docker network connect --alias)' }) as unknown as Argv<Args>,
   handler: async (argv) => {
     const ctx = await contextFrom(argv);
+    await checkEngine(ctx.docker);
     const container = await ctx.docker.inspect(argv.container);
     if (!container?.running) throw new DockcniError('not-running', `container ${argv.container} is not running`, { fix: 'start it first; attach wires a live netns' });
     if (container.networkMode !== 'none') {

@@ -90,10 +90,13 @@ export const daemonCommand: CommandModule<object, Args> = {
     process.on('SIGINT', () => shutdown('SIGINT'));
     log.log('info', 'dockcni daemon starting', { confDir: ctx.paths.confDir, cniPath: ctx.paths.cniPath.join(':'), stateDir: ctx.paths.stateDir });
     reportConfDir(ctx.paths.confDir, log);
-    await daemon.run();
-    await stopping;
-    served?.server.close();
-    await single();
+    try {
+      await daemon.run();
+      await stopping;
+    } finally {
+      served?.server.close();
+      await single();
+    }
     log.log('info', 'stopped');
   },
 };

@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { COMMANDS, oneOf, subcommandsOf } from '../command-list.js';
 import { localSocket } from '../../docker/local-api.js';
 import { dockerClient } from '../docker.js';
+import { checkEngine } from '../../docker/engine-support.js';
 import { DockcniError, InvalidInputError } from '../../errors.js';
 import type { RuntimeChange } from '../../runtime/install.js';
 import { numeric, pathsFrom, withOutput, withPathFlags } from '../flags.js';
@@ -77,6 +78,7 @@ const install: CommandModule<object, InstallArgs> = {
     if (runc === undefined) throw new DockcniError('not-found', 'runc is not on PATH', { fix: 'install it (Debian: apt-get install runc) or give --runc /path/to/runc' });
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(argv.name)) throw new InvalidInputError('--name', argv.name, 'not a runtime name Docker accepts', 'use letters, digits, ".", "_" and "-"');
     const client = await docker(argv);
+    await checkEngine(client);
     const paths = pathsFrom(argv);
     const endpoint = argv.dockerHost === undefined ? undefined : `unix://${localSocket(argv.dockerHost)}`;
     const change = await installRuntime({

@@ -81,3 +81,15 @@ test('runtime: red when someone other than root can change what dockerd runs as 
   t.regex(check?.found ?? '', new RegExp(`others can change what it runs: ${runc} \\(on the way to ${runc}\\) is writable by everyone`));
   t.regex(check?.fix ?? '', /chown root and chmod go-w/);
 });
+
+test('the firewall backend dockerd reports: nothing to say for iptables, a warning with what to do for nftables and for one dockcni does not know', async (t) => {
+  const { firewallBackendCheck } = await import('../../../src/doctor/checks.js');
+  t.deepEqual(firewallBackendCheck(undefined), [], 'before API 1.49 dockerd does not say: iptables');
+  t.deepEqual(firewallBackendCheck('iptables'), []);
+  t.deepEqual(firewallBackendCheck('iptables+firewalld'), []);
+  const [nft] = firewallBackendCheck('nftables');
+  t.is(nft?.status, 'warn');
+  t.regex(nft?.found ?? '', /does not enable IP forwarding for you and has no DOCKER-USER chain/);
+  t.regex(nft?.fix ?? '', /net\.ipv4\.ip_forward/);
+  t.is(firewallBackendCheck('pf')[0]?.status, 'warn');
+});

@@ -28,6 +28,12 @@ test('-d and clusters such as -dit detach', (t) => {
   t.false(parseRunArgs(['-it', 'img']).detach);
 });
 
+test('sysctls of no one interface go to docker run as given', (t) => {
+  for (const sysctl of ['net.ipv4.conf.all.rp_filter=2', 'net.ipv6.conf.default.disable_ipv6=0', 'net.core.somaxconn=1024', 'net.ipv4.ip_unprivileged_port_start=0']) {
+    t.deepEqual(parseRunArgs(['--sysctl', sysctl, 'img']).passthrough, ['--sysctl', sysctl], sysctl);
+  }
+});
+
 test('run flags become the same labels the daemon reads', (t) => {
   const labels = sandboxLabels(parseRunArgs(['--network', 'a', '--network', 'b', '--ip', '10.0.0.5', '-p', '80:8080', 'img']));
   t.deepEqual(labels, { 'dockcni.networks': 'a,b', 'dockcni.ip': '10.0.0.5', 'dockcni.ports': '80:8080' });
@@ -35,7 +41,9 @@ test('run flags become the same labels the daemon reads', (t) => {
 });
 
 for (const [argv, message] of [
-  [['-P', 'img'], /-P.*not supported/],
+  [['-P', 'img'], /-P.*not supported.*CNI has no "exposed ports"; publish each port with -p HOSTPORT:CONTAINERPORT/],
+  [['--sysctl', 'net.ipv4.conf.eth0.rp_filter=2', 'img'], /invalid --sysctl "net\.ipv4\.conf\.eth0\.rp_filter=2": sets eth0, an interface CNI creates after Docker applies sysctls.*\{"type": "tuning", "sysctl": \{"net\.ipv4\.conf\.eth0\.rp_filter": "2"\}\}/],
+  [['--sysctl=net.ipv6.neigh.eth1.retrans_time_ms=500', 'img'], /sets eth1/],
   [['--link', 'db', 'img'], /--link.*not supported.*use --add-host/],
   [['--expose', '80', 'img'], /--expose.*not supported.*publish with -p/],
   [['--network', 'host', 'img'], /Docker network modes do not apply/],

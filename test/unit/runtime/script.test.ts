@@ -82,16 +82,41 @@ test('the script\'s facts are the TypeScript\'s: the label it greps for, the sta
   const { AttachmentStore } = await import('../../../src/state/attachment-store.js');
   const { RUNTIME_ENTRY, RUNTIME_SCRIPT } = await import('../../../src/runtime/install.js');
   const { GLOBAL_WITH_VALUE, OPTION_NAMES } = await import('../../../src/runtime/invocation.js');
+  const { MARK } = await import('../../../src/wiring/container-files.js');
   const text = await readFile(SCRIPT, 'utf8');
   t.is(RUNTIME_SCRIPT, SCRIPT, 'the script runtime install registers is this one');
   t.true(text.includes(`grep -qF '${JSON.stringify(NETWORKS_LABEL)}:'`), 'it greps config.v2.json for the label the runtime parses');
   t.regex(text, new RegExp(`^node=node runc=runc state=${DEFAULT_STATE_DIR} root=${DEFAULT_DOCKER_ROOT} own=0$`, 'm'), 'its defaults are the state dir and Docker root the TypeScript assumes');
   t.is(new AttachmentStore('$state').pathFor(ID).replace(ID, '$id'), '$state/attachments/$id.json');
   t.true(text.includes('[ -e "$state/attachments/$id.json" ]'), 'it looks for the record where the store writes it');
+  t.true(text.includes(`! grep -qF '${MARK}' "$hosts"`), 'and for the mark dockcni\'s hosts lines end with');
   const entry = /entry="\$\(dirname "\$\(readlink -f "\$0"\)"\)\/([^"]+)"/.exec(text)?.[1];
   t.is(path.resolve(path.dirname(SCRIPT), entry ?? ''), RUNTIME_ENTRY, 'and starts the Node entry npm run build bundles');
   t.deepEqual(/--root\|[^)]*\)/.exec(text)?.[0].slice(0, -1).split('|').sort(), [...GLOBAL_WITH_VALUE].sort(), 'runc\'s global flags that take a value: the same list in both parsers');
   for (const option of [...text.matchAll(/--dockcni-([a-z-]+)=\*\)/g)].map((m) => m[1] ?? '')) {
     t.true(Object.hasOwn(OPTION_NAMES, option), `--dockcni-${option} is an option runtime install writes`);
   }
+});
+
+test('start, as Docker 26+ calls it after rewriting /etc/hosts: dockcni\'s lines are back before runc starts the container; a file that has them costs no Node', async (t) => {
+  const f = await fakeRunc(t);
+  const hosts = path.join(f.root, 'containers', ID, 'hosts');
+  await mkdir(path.dirname(hosts), { recursive: true });
+  const run = path.join(f.dir, 'run');
+  const record = {
+    containerId: ID, name: 'web', pid: 1, startedAt: '', netns: '/run/x', origin: 'runtime', hostsPath: hosts, updatedAt: '',
+    networks: [{ network: 'front', ifName: 'eth0', state: 'wired', args: [], capabilityArgs: {}, addresses: ['10.1.0.7/24'], aliases: ['api'] }],
+  };
+  await mkdir(path.join(f.state, 'attachments'), { recursive: true });
+  await writeFile(path.join(f.state, 'attachments', `${ID}.json`), JSON.stringify(record));
+  // The runc stand-in keeps the hosts file as it was when runc was called.
+  await writeFile(path.join(f.dir, 'runc'), `#!/bin/sh\nprintf '%s\\n' "$@" > ${path.join(f.dir, 'calls')}\ncp ${hosts} ${path.join(f.dir, 'hosts-at-start')}\n`, { mode: 0o755 });
+  await writeFile(hosts, '127.0.0.1\tlocalhost\n172.17.0.9\tweb\n');
+  const real = f.own.map((o) => (o.startsWith('--dockcni-node=') ? `--dockcni-node=${process.execPath}` : o));
+  t.is(await script([...real, `--dockcni-run-dir=${run}`, '--root', '/run/runc', 'start', ID]), 0);
+  t.deepEqual(await f.argv(), ['--root', '/run/runc', 'start', ID], 'runc got its own words');
+  t.is(await readFile(path.join(f.dir, 'hosts-at-start'), 'utf8'), '127.0.0.1\tlocalhost\n172.17.0.9\tweb\n10.1.0.7\tweb api\t# dockcni\n', 'Docker\'s lines kept, dockcni\'s back, before runc started it');
+  // Lines there (Docker before 26): the stand-in node would say it was started.
+  t.is(await script([...f.own, `--dockcni-run-dir=${run}`, 'start', ID]), 0);
+  t.deepEqual(await f.nodeCalls(), [], 'no Node when the lines are there');
 });

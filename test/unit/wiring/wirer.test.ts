@@ -29,14 +29,14 @@ class FakePins implements NetnsPins {
   async list() { return [...this.held]; }
 }
 
-async function setup(t: { teardown(fn: () => Promise<void>): void }, pins: FakePins, store: (dir: string) => AttachmentStore, status: () => Promise<{ supported: boolean }> = async () => ({ supported: false }), warnings: string[] = []) {
+async function setup(t: { teardown(fn: () => Promise<void>): void }, pins: FakePins, store: (dir: string) => AttachmentStore, status: () => Promise<{ supported: boolean }> = async () => ({ supported: false }), warnings: string[] = [], result: object = { cniVersion: '1.0.0' }) {
   const root = await mkdtemp(path.join(tmpdir(), 'dockcni-wirer-'));
   t.teardown(() => rm(root, { recursive: true, force: true }));
   const confDir = path.join(root, 'net.d');
   await mkdir(confDir);
   await writeFile(path.join(confDir, 'n.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'noop' }] }));
   const added: string[] = [];
-  const engine = { add: async () => { added.push('ADD'); return { cniVersion: '1.0.0' }; }, del: async () => { added.push('DEL'); }, status } as unknown as CniEngine;
+  const engine = { add: async () => { added.push('ADD'); return result; }, del: async () => { added.push('DEL'); }, status } as unknown as CniEngine;
   const records = store(path.join(root, 'state'));
   const wirer = new Wirer({ engine, store: records, pins, locks: new FileLocks(path.join(root, 'locks')), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, removePluginChains: async () => [] }, onWarning: (m) => { warnings.push(m); }, readyWaitMs: 2000 });
   return { wirer, records, added };
@@ -109,4 +109,28 @@ test('CNI STATUS "not ready" holds the ADD, said once, and it proceeds when the 
   const never = await setup(t, new FakePins(false), (dir) => new AttachmentStore(dir), async () => { throw notReady(); });
   await t.throwsAsync(never.wirer.wire(target, request), { message: /not ready: no uplink yet/ });
   t.deepEqual(never.added, [], 'no ADD while the network said it could not take one');
+});
+
+test('Docker 26+ rewrites /etc/hosts between create and start: the start of a container already wired puts its lines back, and writes nothing when they are there', async (t) => {
+  const pins = new FakePins(false);
+  // An ADD that gives an address, so the container has a line of its own.
+  const { wirer: withAddress } = await setup(t, pins, (dir) => new AttachmentStore(dir), undefined, [], { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/x' }], ips: [{ address: '10.1.0.7/24', interface: 0 }] });
+  const root = await mkdtemp(path.join(tmpdir(), 'dockcni-hosts-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const hostsPath = path.join(root, 'containers', ID, 'hosts');
+  await mkdir(path.dirname(hostsPath), { recursive: true });
+  await writeFile(hostsPath, '127.0.0.1\tlocalhost\n');
+  const runtime = { ...target, origin: 'runtime' as const, startedAt: '', hostsPath };
+  await withAddress.wire(runtime, request);
+  const { readFile } = await import('node:fs/promises');
+  t.regex(await readFile(hostsPath, 'utf8'), /^10\.1\.0\.7\tweb\t# dockcni$/m);
+  await writeFile(hostsPath, '127.0.0.1\tlocalhost\n172.17.0.2\tweb\n');
+  pins.live.add(runtime.pid);
+  // The daemon's start event for it: Docker now knows its StartedAt; the runtime's record is this incarnation.
+  const again = await withAddress.wire({ ...runtime, origin: 'daemon', startedAt: '2026-12-01T00:00:00Z' }, request);
+  t.is(again.record.origin, 'runtime', 'not wired again');
+  t.is(await readFile(hostsPath, 'utf8'), '127.0.0.1\tlocalhost\n172.17.0.2\tweb\n10.1.0.7\tweb\t# dockcni\n', 'Docker\'s lines kept, dockcni\'s put back');
+  const { mtimeMs } = await (await import('node:fs/promises')).stat(hostsPath);
+  await withAddress.wire({ ...runtime, origin: 'daemon', startedAt: '2026-12-01T00:00:00Z' }, request);
+  t.is((await (await import('node:fs/promises')).stat(hostsPath)).mtimeMs, mtimeMs, 'already there: not written again');
 });
