@@ -28,40 +28,47 @@ export class Claims {
     const mappings = added.flatMap(portMappings);
     const names = [...new Set(added.map((a) => `names-${a.network}`))].sort();
     if (mappings.length > 0) names.push('host-ports');
-    const releases: (() => Promise<void>)[] = [];
-    try {
-      for (const name of names) releases.push(await this.o.locks.mutex(name));
+    // Twice at most: a dying container nobody is tearing down (its daemon was killed) keeps what it holds.
+    for (let settled = false; ; settled = true) {
+      const releases: (() => Promise<void>)[] = [];
+      let dying: AttachmentRecord[];
       try {
-        const others = await this.settledOthers(target.containerId);
-        added.forEach((a, i) => {
-          const published = publishedNames(target.name, target.hostname, a.aliases ?? []);
-          checkClaims(a.network, { containerId: target.containerId, name: published.name, claims: published.claims, group: a.group }, others);
-          const ips = a.capabilityArgs['ips'];
-          if (Array.isArray(ips)) checkRequestedAddresses(lists[i]!, ips as string[], others);
-          const mac = a.capabilityArgs['mac'];
-          if (typeof mac === 'string') checkRequestedMac(lists[i]!, mac, others);
-        });
-        if (mappings.length > 0) checkPorts(target, [...record.networks.filter((n) => !added.includes(n)).flatMap(portMappings), ...mappings], others);
-      } catch (error) {
-        throw new WireError(target.name, undefined, error);
+        for (const name of names) releases.push(await this.o.locks.mutex(name));
+        const others = (await this.o.store.list()).filter((r) => r.containerId !== target.containerId);
+        dying = others.filter((r) => holdsNetns(r) && !this.o.pins.isLive(r.containerId, r.pid));
+        if (dying.length === 0 || settled) {
+          try {
+            added.forEach((a, i) => {
+              const published = publishedNames(target.name, target.hostname, a.aliases ?? []);
+              checkClaims(a.network, { containerId: target.containerId, name: published.name, claims: published.claims, group: a.group }, others);
+              const ips = a.capabilityArgs['ips'];
+              if (Array.isArray(ips)) checkRequestedAddresses(lists[i]!, ips as string[], others);
+              const mac = a.capabilityArgs['mac'];
+              if (typeof mac === 'string') checkRequestedMac(lists[i]!, mac, others);
+            });
+            if (mappings.length > 0) checkPorts(target, [...record.networks.filter((n) => !added.includes(n)).flatMap(portMappings), ...mappings], others);
+          } catch (error) {
+            throw new WireError(target.name, undefined, error);
+          }
+          await commit();
+          return;
+        }
+      } finally {
+        for (const release of releases.reverse()) await release();
       }
-      await commit();
-    } finally {
-      for (const release of releases.reverse()) await release();
+      await this.settle(dying);
     }
   }
 
   /**
-   * Every other container's record, once the teardowns under way are done: a container whose process
-   * is gone is being DELeted in the background (the runtime's delete), and the address or host port it
+   * Waits for the teardowns under way: a container whose process is gone is being DELeted (the
+   * runtime's delete in the background, the daemon's die handler), and the address or host port it
    * held is free once that finishes — `docker run --rm` twice in a row with the same port must work.
+   * Never under the names locks: the holder of a dying container's lock may be its next incarnation's
+   * wiring, which needs them.
    */
-  private async settledOthers(containerId: string): Promise<AttachmentRecord[]> {
-    const others = (await this.o.store.list()).filter((r) => r.containerId !== containerId);
-    const dying = others.filter((r) => holdsNetns(r) && !this.o.pins.isLive(r.containerId, r.pid));
-    if (dying.length === 0) return others;
+  private async settle(dying: readonly AttachmentRecord[]): Promise<void> {
     for (const r of dying) await (await this.o.locks.mutex(`ctr-${r.containerId}`))();
-    return (await this.o.store.list()).filter((r) => r.containerId !== containerId);
   }
 }
 

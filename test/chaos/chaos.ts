@@ -56,7 +56,7 @@ export async function runChaos(t: ExecutionContext, o: ChaosOptions): Promise<Ch
     // In batches: dockerd 20.10 once deadlocked removing 50 --network none containers in one call.
     for (let i = 0; i < left.length; i += 10) await sh('docker', ['rm', '-f', ...left.slice(i, i + 10)], { reject: false });
   });
-  const flags = ['--timeout', '2', '--retries', '2', '--on-failure', 'ignore', '--concurrency', '8'];
+  const flags = ['--timeout', '2', '--retries', '2', '--on-failure', 'ignore', '--concurrency', '8', '--debug'];
   let daemon: RunningDaemon = await startDaemon(t, d, flags);
   // Residents live through everything (daemon kills, a dockerd restart) and must end up wired once.
   const residents: string[] = [];

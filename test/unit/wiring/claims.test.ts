@@ -132,3 +132,46 @@ test('Docker names and hostnames that cannot be published are left out and said;
 test('the names one container publishes on a network are capped', (t) => {
   t.throws(() => publishedNames('n'.repeat(63), 'h'.repeat(63), ['a'.repeat(63), 'b'.repeat(63), 'c'.repeat(63)]), { message: /more than 255 characters of names/ });
 });
+
+test('a restarted container re-wired while another waits for its teardown: both are wired, neither waits on the other (no lock-order cycle)', async (t) => {
+  const root = await mkdtemp(path.join(tmpdir(), 'dockcni-claims-'));
+  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const confDir = path.join(root, 'net.d');
+  await mkdir(confDir);
+  await writeFile(path.join(confDir, 'n.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'noop', ipam: { type: 'host-local', subnet: '10.9.0.0/24' } }] }));
+  const x = target('x');
+  let releaseDel!: () => void;
+  const delHeld = new Promise<void>((resolve) => { releaseDel = resolve; });
+  let delStarted!: () => void;
+  const inDel = new Promise<void>((resolve) => { delStarted = resolve; });
+  let next = 2;
+  const engine = {
+    add: async (_list: unknown, rt: RuntimeConf) => ({ cniVersion: '1.0.0', interfaces: [{ name: rt.ifName, sandbox: rt.netns }], ips: [{ address: `10.9.0.${next++}/24`, interface: 0 }] }),
+    // x's first incarnation is DELed slowly: its next incarnation's wiring holds x's lock meanwhile.
+    del: async (_name: string, rt: RuntimeConf) => {
+      if (rt.containerId !== x.containerId) return;
+      delStarted();
+      await delHeld;
+    },
+    status: async () => ({ supported: false }),
+  } as unknown as Cni;
+  class DeadFirst extends Pins {
+    override isLive(id?: string, pid?: number) { return !(id === x.containerId && pid === x.pid); }
+  }
+  const locksDir = path.join(root, 'locks');
+  // Bounded: on a cycle the wait ends in a lock timeout instead of hanging the suite.
+  const wirer = new Wirer({ engine, store: new AttachmentStore(path.join(root, 'state')), pins: new DeadFirst(), locks: new FileLocks(locksDir, 8000), confDir, podNamespace: 'default', firewall: { allowPortMapped: async () => undefined, revokePortMapped: async () => undefined, removePluginChains: async () => [] }, onWarning: () => undefined });
+  await wirer.wire(x, on());
+  const restarted = wirer.wire({ ...x, pid: x.pid + 50_000, startedAt: 't2' }, on());
+  await inDel;
+  // y finds x dying (its old process gone, its record still there) while x's lock is held.
+  const y = wirer.wire(target('y'), on());
+  // Until y holds the network's names lock, as it did while waiting for x; one that only passes through
+  // it is seen or not, and the wait ends soon either way.
+  const started = Date.now();
+  while (!(await readdir(locksDir)).includes('names-n.lock') && Date.now() - started < 1000) await new Promise((r) => setImmediate(r));
+  releaseDel();
+  const [rx, ry] = await Promise.allSettled([restarted, y]);
+  t.is(rx.status, 'fulfilled', rx.status === 'rejected' ? String(rx.reason) : '');
+  t.is(ry.status, 'fulfilled', ry.status === 'rejected' ? String(ry.reason) : '');
+});
