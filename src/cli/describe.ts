@@ -1,3 +1,4 @@
+import type { CacheEntry } from '../cni/result-cache.js';
 import type { Leftover } from '../gc/collector.js';
 import type { HostLeftover } from '../gc/host-leftovers.js';
 
@@ -19,4 +20,11 @@ export function describeHostLeftover(item: HostLeftover): string {
     case 'chain': return `iptables ${item.table} chain ${item.chain} of gone container ${item.containerId.slice(0, 16)} on ${item.network}`;
     case 'rule': return `port-mapping accept rule in CNI-ADMIN of gone container ${item.containerId.slice(0, 16)}`;
   }
+}
+
+/** Other runtimes' attachments, counted per network: which network is someone else's to clean. */
+export function describeForeign(entries: readonly CacheEntry[]): string {
+  const byNetwork = new Map<string, number>();
+  for (const e of entries) byNetwork.set(e.networkName, (byNetwork.get(e.networkName) ?? 0) + 1);
+  return `${entries.length} attachment(s) of other CNI runtimes (${[...byNetwork].map(([n, c]) => `${n}: ${c}`).join(', ')})`;
 }

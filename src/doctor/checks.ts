@@ -10,6 +10,7 @@ import type { NetworkConfigList } from '../cni/types.js';
 import { validateConfDir } from '../cni/validate.js';
 import type { CniEngine } from '../cni/engine.js';
 import type { Collector, Leftover } from '../gc/collector.js';
+import type { CacheEntry } from '../cni/result-cache.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import { unsupportedEngine } from '../docker/engine-support.js';
 import { describeError, PluginNotFoundError } from '../errors.js';
@@ -32,7 +33,8 @@ export interface DoctorDeps {
   readonly engine: CniEngine;
   readonly collector: Collector;
   /** Words for leftovers, from the CLI. */
-  readonly describe: { readonly leftover: (item: Leftover) => string; readonly host: (item: HostLeftover) => string };
+  readonly describe: { readonly leftover: (item: Leftover) => string; readonly host: (item: HostLeftover) => string;
+    readonly foreign: (entries: readonly CacheEntry[]) => string };
   readonly store: Pick<AttachmentStore, 'list'>;
   readonly commands: HostCommands;
 }
@@ -222,11 +224,7 @@ async function leftoverChecks(ctx: DoctorDeps): Promise<CheckResult[]> {
   const lines = [...inventory.leftovers.map(ctx.describe.leftover), ...host.map(ctx.describe.host)];
   const results = lines.length === 0 ? [ok('leftovers', 'no reservation, cache entry, pin, sandbox or chain without a live container')]
     : lines.map((line) => fail('leftovers', line, 'dockcni gc (see first: dockcni gc --dry-run)'));
-  const byNetwork = new Map<string, number>();
-  for (const e of inventory.foreignCache) byNetwork.set(e.networkName, (byNetwork.get(e.networkName) ?? 0) + 1);
-  if (byNetwork.size > 0) {
-    results.push(ok('other runtimes', `${inventory.foreignCache.length} attachment(s) of other CNI runtimes (${[...byNetwork].map(([n, c]) => `${n}: ${c}`).join(', ')}): read, never changed`));
-  }
+  if (inventory.foreignCache.length > 0) results.push(ok('other runtimes', `${ctx.describe.foreign(inventory.foreignCache)}: read, never changed`));
   for (const s of inventory.skippedCache) results.push(warn('cni cache', `${s.path}: ${s.reason}; left alone`, 'if no runtime uses it, remove it by hand'));
   return results;
 }

@@ -143,7 +143,7 @@ test('doctor: the rest of its checks each turn red (or warn) under their own fau
   // dockerd, which the tests run, sets the FORWARD policy to DROP.
   t.regex((await sh('iptables', ['-S', 'FORWARD'])).stdout, /^-P FORWARD DROP/m);
   const host = (JSON.parse((await execa('node', [BIN, 'doctor', '-o', 'json', ...d.flags], { reject: false })).stdout) as { checks: Check[] }).checks;
-  t.regex(status(host, 'forward policy'), /^warn: FORWARD policy is DROP .* network v6 .* has no firewall plugin/);
+  t.regex(status(host, 'forward policy'), /^warn: the IPv4 FORWARD policy is DROP .* network v6 .* has no firewall plugin/);
   // iptables that does not run: a PATH where the only iptables fails.
   const bin = await tempDir(t);
   await write(path.join(bin, 'iptables'), '#!/bin/sh\necho "iptables: broken on purpose" >&2\nexit 3\n', { mode: 0o755 });

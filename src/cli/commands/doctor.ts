@@ -4,7 +4,7 @@ import { runChecks, type CheckStatus } from '../../doctor/checks.js';
 import { contextFrom } from '../context.js';
 import { withDockerFlags, withOutput, type DockerFlags } from '../flags.js';
 import { table } from '../output.js';
-import { describeHostLeftover, describeLeftover } from '../describe.js';
+import { describeForeign, describeHostLeftover, describeLeftover } from '../describe.js';
 
 interface Args extends DockerFlags {
   readonly output: 'json' | 'text';
@@ -18,7 +18,7 @@ export const doctorCommand: CommandModule<object, Args> = {
   builder: (y) => withOutput(withDockerFlags(y))
     .example('$0 doctor', 'every check, with the fix for each that fails') as unknown as Argv<Args>,
   handler: async (argv) => {
-    const results = await runChecks({ ...await contextFrom(argv), describe: { leftover: describeLeftover, host: describeHostLeftover } });
+    const results = await runChecks({ ...await contextFrom(argv), describe: { leftover: describeLeftover, host: describeHostLeftover, foreign: describeForeign } });
     const failed = results.some((r) => r.status === 'fail');
     if (argv.output === 'json') process.stdout.write(`${JSON.stringify({ ok: !failed, checks: results }, null, 2)}\n`);
     else {

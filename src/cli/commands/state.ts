@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { COMMANDS } from '../command-list.js';
 import { ResultCache } from '../../cni/result-cache.js';
-import { describeHostLeftover, describeLeftover } from '../describe.js';
+import { describeForeign, describeHostLeftover, describeLeftover } from '../describe.js';
 import { DockcniError } from '../../errors.js';
 import type { CleanupError } from '../../gc/collector.js';
 import { AttachmentStore } from '../../state/attachment-store.js';
@@ -103,7 +103,7 @@ export const gcCommand: CommandModule<object, GcArgs> = {
     } else {
       for (const line of lines) process.stdout.write(`${line}\n`);
       for (const s of inventory.skippedCache) process.stdout.write(`left alone ${s.path}: ${s.reason}\n`);
-      if (inventory.foreignCache.length > 0) process.stdout.write(`left alone ${inventory.foreignCache.length} attachment(s) of other CNI runtimes\n`);
+      if (inventory.foreignCache.length > 0) process.stdout.write(`left alone ${describeForeign(inventory.foreignCache)}\n`);
       if (lines.length === 0) process.stdout.write('nothing to remove\n');
     }
     if (errors.length > 0) throw new DockcniError('gc-failed', `${errors.length} item(s) could not be removed: ${errors.map((e) => e.message).join('; ')}`);
