@@ -22,7 +22,7 @@ export type ErrorCode =
   | 'wire-failed' | 'network-mode' | 'port-in-use' | 'no-pid' | 'no-netns' | 'pin-failed' | 'pid-reused' | 'firewall'
   | 'container-file' | 'container-file-path' | 'name-taken' | 'not-a-sandbox' | 'sandbox-exited'
   // commands
-  | 'aborted' | 'docker-unsupported' | 'host-command' | 'untrusted-path' | 'docker-api' | 'not-found' | 'already-exists' | 'not-running' | 'already-wired' | 'not-wired' | 'gc-failed' | 'cleanup-failed' | 'daemon-running';
+  | 'aborted' | 'cluster-fenced' | 'docker-unsupported' | 'etcd-unavailable' | 'host-command' | 'untrusted-path' | 'docker-api' | 'not-found' | 'already-exists' | 'not-running' | 'already-wired' | 'not-wired' | 'gc-failed' | 'cleanup-failed' | 'daemon-running';
 
 export class DockcniError extends Error {
   override readonly name: string = 'DockcniError';

@@ -32,7 +32,7 @@ export const COMMANDS = {
       ls: { usage: 'ls', describe: 'list the networks of the conf dir (and the embedded default when not overridden)' },
       inspect: { usage: 'inspect <network>', describe: 'print a network\'s conflist as dockcni will use it' },
       validate: { usage: 'validate [network]', describe: 'check every file and plugin (found, answering VERSION with the network\'s version); reports every problem' },
-      create: { usage: 'create <network>', describe: 'write a conflist for a new network into the conf dir: the chain a Docker host needs' },
+      create: { usage: 'create <network>', describe: 'a new network: a conflist in the conf dir with the chain a Docker host needs, or with --scope cluster one network across every host of the cluster' },
       rm: { usage: 'rm <networks..>', describe: 'remove networks networks create wrote; refuses while containers are attached unless --force' },
     },
   },
@@ -49,6 +49,13 @@ export const COMMANDS = {
       install: { usage: 'install', describe: 'register dockcni as an OCI runtime in daemon.json (every other key kept, a backup written) and reload dockerd' },
       uninstall: { usage: 'uninstall', describe: 'remove the runtime from daemon.json (and default-runtime if it was it), keeping everything else, and reload dockerd' },
       status: { usage: 'status', describe: 'whether the runtime is in daemon.json, listed by dockerd, and answering; exit 1 when not all three' },
+    },
+  },
+  cluster: {
+    usage: 'cluster <command>', describe: 'the hosts, blocks and networks of the cluster in etcd (cluster networks span Docker hosts)',
+    subcommands: {
+      status: { usage: 'status', describe: 'hosts (alive or lost, address, last seen), their blocks and static addresses, the cluster networks' },
+      forget: { usage: 'forget <host>', describe: 'release a lost host\'s blocks, static addresses and names (refused while it is alive)' },
     },
   },
   version: { usage: 'version', describe: 'versions that matter: dockcni, Node, Docker (and its API), every CNI plugin on the plugin path' },

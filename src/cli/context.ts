@@ -7,6 +7,7 @@ import type { Paths } from '../paths.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { createWirer } from '../wiring/create-wirer.js';
 import type { BindMountPins } from '../wiring/netns-pins.js';
+import type { ClusterLink } from '../wiring/cluster-link.js';
 import type { Sandboxes } from '../wiring/sandboxes.js';
 import type { Wirer } from '../wiring/wirer.js';
 import { pathsFrom, type DockerFlags } from './flags.js';
@@ -36,6 +37,8 @@ export interface ContextHooks {
   readonly signal?: AbortSignal | undefined;
   /** Problems that fail nothing [default: a warning on stderr]. */
   readonly onWarning?: ((message: string) => void) | undefined;
+  /** The daemon's own cluster agent [default: the agent's socket]. */
+  readonly cluster?: ClusterLink | undefined;
 }
 
 export async function contextFrom(flags: DockerFlags, hooks: ContextHooks = {}): Promise<Context> {
@@ -44,7 +47,7 @@ export async function contextFrom(flags: DockerFlags, hooks: ContextHooks = {}):
   const commands = new ChildProcessCommands();
   const { engine, store, pins, firewall, wirer, sandboxes } = createWirer({
     paths, timeoutMs: Math.round(flags.timeout * 1000), podNamespace: flags.podNamespace, trace: traceFrom(flags, hooks.observe), onProgress: hooks.onProgress, signal: hooks.signal,
-    onWarning: hooks.onWarning ?? ((message) => { process.stderr.write(`dockcni: warning: ${message}\n`); }), commands,
+    onWarning: hooks.onWarning ?? ((message) => { process.stderr.write(`dockcni: warning: ${message}\n`); }), commands, cluster: hooks.cluster,
   });
   const collector = new Collector({ docker, wirer, engine, store, pins, firewall, confDir: paths.confDir, sandboxGraceMs: flags.sandboxGrace * 1000 });
   return { paths, docker, engine, store, pins, wirer, sandboxes, collector, commands };

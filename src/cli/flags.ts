@@ -1,5 +1,6 @@
 import type { Argv } from 'yargs';
 import { InvalidInputError } from '../errors.js';
+import type { EtcdOptions } from '../cluster/etcd.js';
 import { resolvePaths, type PathFlags, type Paths } from '../paths.js';
 
 /**
@@ -71,4 +72,30 @@ export function withDockerFlags<T>(yargs: Argv<T>) {
 /** `-o json|text`: the same flag, with the same words, on every command that lists or inspects. */
 export function withOutput<T>(yargs: Argv<T>, defaultFormat: 'json' | 'text' = 'text') {
   return yargs.option('output', { alias: 'o', choices: ['json', 'text'] as const, default: defaultFormat, describe: 'output format' });
+}
+
+/** etcd as etcdctl names its flags: for the daemon of a cluster host and the cluster commands. */
+export interface EtcdFlags {
+  readonly etcd?: string | undefined;
+  readonly etcdCacert?: string | undefined;
+  readonly etcdCert?: string | undefined;
+  readonly etcdKey?: string | undefined;
+}
+
+const ETCD_GROUP = 'Cluster (etcd):';
+
+export function withEtcdFlags<T>(yargs: Argv<T>) {
+  return yargs
+    .option('etcd', { type: 'string', describe: 'etcd client URLs, comma-separated: the cluster this host is part of [env DOCKCNI_ETCD_ENDPOINTS]' })
+    .option('etcd-cacert', { type: 'string', describe: 'CA certificate of etcd\'s TLS (as etcdctl --cacert)' })
+    .option('etcd-cert', { type: 'string', describe: 'client certificate for etcd (as etcdctl --cert)' })
+    .option('etcd-key', { type: 'string', describe: 'client key for etcd (as etcdctl --key)' })
+    .group(['etcd', 'etcd-cacert', 'etcd-cert', 'etcd-key'], ETCD_GROUP);
+}
+
+/** The endpoints from --etcd, else DOCKCNI_ETCD_ENDPOINTS; undefined when neither names any. */
+export function etcdFrom(flags: EtcdFlags, env: NodeJS.ProcessEnv = process.env): EtcdOptions | undefined {
+  const list = flags.etcd ?? env['DOCKCNI_ETCD_ENDPOINTS'];
+  if (list === undefined || list.trim() === '') return undefined;
+  return { endpoints: list.split(',').map((e) => e.trim()).filter((e) => e !== ''), cacert: flags.etcdCacert, cert: flags.etcdCert, key: flags.etcdKey };
 }

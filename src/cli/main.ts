@@ -19,6 +19,7 @@ const LOAD: Readonly<Record<CommandName, () => Promise<CommandModule>>> = {
   detach: async () => (await import('./commands/attach.js')).detachCommand as CommandModule,
   reload: async () => (await import('./commands/reload.js')).reloadCommand as CommandModule,
   runtime: async () => (await import('./commands/runtime.js')).runtimeCommand,
+  cluster: async () => (await import('./commands/cluster.js')).clusterCommand,
   version: async () => (await import('./commands/version.js')).versionCommand as CommandModule,
   doctor: async () => (await import('./commands/doctor.js')).doctorCommand as CommandModule,
 };

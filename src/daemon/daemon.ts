@@ -6,7 +6,7 @@ import type { ContainerHandlers } from './handlers.js';
 import { KeyedQueue } from './keyed-queue.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
-import type { Collector } from '../gc/collector.js';
+import { RESTARTED, type Collector } from '../gc/collector.js';
 import { fullyWired, isCurrent } from '../state/attachment.js';
 import { HealthLoop, type HealthLoopOptions } from './health-loop.js';
 
@@ -125,7 +125,7 @@ export class Daemon {
     await this.queue.drain();
     try {
       const { leftovers } = await this.o.collector.scan();
-      const dead = leftovers.filter((l) => l.kind === 'attachment' && l.why !== 'container restarted since it was wired');
+      const dead = leftovers.filter((l) => l.kind === 'attachment' && l.why !== RESTARTED);
       for (const error of await this.o.collector.remove(dead)) this.o.log.log('error', 'cleanup failed', { error: error.message });
     } catch (error) {
       this.o.log.log('warn', 'final cleanup skipped', { error: describeError(error) });
@@ -147,8 +147,12 @@ export class Daemon {
     }
     // Through the per-container queue, so a stale attachment is removed before its container is re-wired.
     // Only these tasks are awaited: events keep arriving meanwhile, and the queue may never be empty.
+    // A restarted container's earlier attachment is its wiring's to replace: wire() DELs it first, and
+    // a cluster network gives the container its address again (a host that comes back keeps them).
+    const rewired = new Set(unwired.map((c) => c.id));
+    const leftovers = scan.leftovers.filter((l) => !(l.kind === 'attachment' && l.why === RESTARTED && rewired.has(l.containerId)));
     const tasks = [
-      ...scan.leftovers.map((item) => this.queue.push(item.containerId, async () => {
+      ...leftovers.map((item) => this.queue.push(item.containerId, async () => {
         for (const error of await this.o.collector.remove([item])) this.o.log.log('error', 'cleanup failed', { error: error.message });
       }, 'del')),
       ...unwired.map((c) => this.queue.push(c.id, () => this.o.handlers.started(c.id, c))),
@@ -157,7 +161,7 @@ export class Daemon {
     const gc = await this.o.collector.cniGc();
     for (const entry of gc.deleted) this.o.log.log('info', 'CNI GC removed a stale attachment', { network: entry.networkName, id: entry.containerId.slice(0, 12), ifname: entry.ifName });
     for (const error of gc.errors) this.o.log.log('error', 'CNI GC failed', { error: describeError(error) });
-    this.o.log.log('info', 'reconciled', { wired: unwired.length, cleaned: scan.leftovers.length });
+    this.o.log.log('info', 'reconciled', { wired: unwired.length, cleaned: leftovers.length });
   }
 
   private dispatch(event: DockerEvent): void {

@@ -137,13 +137,16 @@ export class ContainerHandlers {
 
 /**
  * Failures that may pass on their own: the plugin said "try again later" (CNI code 11), hung or
- * crashed; Docker or a lock was busy. A bad label, config, network mode or port fails at once.
+ * crashed; Docker or a lock was busy; etcd was unreachable or the host's blocks unconfirmed (a cluster
+ * network). A bad label, config, network mode or port fails at once.
  */
+const PASSING: ReadonlySet<string> = new Set(['lock-timeout', 'etcd-unavailable', 'cluster-fenced']);
+
 export function retryable(error: unknown): boolean {
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
     if (e instanceof CniPluginError) return e.retryable;
     if (e instanceof DockerApiError) return true;
-    if (e instanceof DockcniError && e.code === 'lock-timeout') return true;
+    if (e instanceof DockcniError && PASSING.has(e.code)) return true;
   }
   return false;
 }

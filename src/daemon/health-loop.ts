@@ -16,6 +16,8 @@ export interface HealthLoopOptions {
   readonly giveUp: (containerId: string) => Promise<void>;
   /** The clock backoff is measured on [default: Date.now]. */
   readonly now?: (() => number) | undefined;
+  /** What else each round checks and repairs (a cluster's data path): what it found, in words. */
+  readonly alsoCheck?: (() => Promise<readonly { readonly what: string; readonly missing: readonly string[] }[]>) | undefined;
 }
 
 const keyOf = (b: Broken) => `${b.containerId}/${b.network}`;
@@ -73,6 +75,12 @@ export class HealthLoop {
     if (!asked) for (const b of broken) this.relapse(b, now);
     const due = asked ? broken : broken.filter((b) => (this.backoff.get(keyOf(b))?.nextAt ?? 0) <= now);
     await Promise.all(due.map((b) => this.o.enqueue(b.containerId, () => this.repair(b))));
+    if (this.o.alsoCheck === undefined) return;
+    try {
+      for (const found of await this.o.alsoCheck()) this.o.log.log('info', 'repaired', { what: found.what, missing: found.missing.join('; ') });
+    } catch (error) {
+      this.o.log.log('error', 'health check failed', { error: describeError(error), fix: fixOf(error) });
+    }
   }
 
   private step(): number {

@@ -62,10 +62,13 @@ export interface GcReport {
   readonly errors: readonly Error[];
 }
 
+/** A record of an earlier run of a container that runs again: the daemon's wiring replaces it. */
+export const RESTARTED = 'container restarted since it was wired';
+
 function whyStale(record: AttachmentRecord, container: ContainerInfo | undefined): string | undefined {
   if (!container) return 'container is gone';
   if (!container.running) return 'container is not running';
-  if (!isCurrent(record, container.pid, container.startedAt)) return 'container restarted since it was wired';
+  if (!isCurrent(record, container.pid, container.startedAt)) return RESTARTED;
   return undefined;
 }
 

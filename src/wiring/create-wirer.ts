@@ -7,6 +7,9 @@ import { locksDir, pinsDir, type Paths } from '../paths.js';
 import { AttachmentStore } from '../state/attachment-store.js';
 import { IptablesHostFirewall } from './host-firewall.js';
 import { BindMountPins } from './netns-pins.js';
+import { AgentClient, agentSocket } from './agent-client.js';
+import type { ClusterLink } from './cluster-link.js';
+import { remoteNamesReader } from './remote-names.js';
 import { Sandboxes } from './sandboxes.js';
 import { Wirer } from './wirer.js';
 
@@ -22,6 +25,8 @@ export interface CreateWirerOptions {
   /** Where problems that fail nothing are reported (another container's hosts file). */
   readonly onWarning: (message: string) => void;
   readonly commands: HostCommands;
+  /** What cluster networks need of etcd [default: the daemon's cluster agent, through its socket]. */
+  readonly cluster?: ClusterLink | undefined;
 }
 
 export interface WiringParts {
@@ -42,6 +47,7 @@ export function createWirer(o: CreateWirerOptions): WiringParts {
   const locks = new FileLocks(locksDir(o.paths), undefined, o.signal);
   const wirer = new Wirer({
     engine, store, pins, firewall, locks, confDir: o.paths.confDir, podNamespace: o.podNamespace, onProgress: o.onProgress, onWarning: o.onWarning, readyWaitMs: o.timeoutMs,
+    cluster: o.cluster ?? new AgentClient(agentSocket(o.paths.runDir)), remoteNames: remoteNamesReader(o.paths.runDir),
   });
   return { engine, store, pins, firewall, wirer, sandboxes: new Sandboxes(store, locks) };
 }

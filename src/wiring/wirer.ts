@@ -7,10 +7,12 @@ import { DockcniError, describeError, NetworkNotFoundError } from '../errors.js'
 import { fail, fullyWired, holdsNetns, isCurrent, type AttachmentRecord, type NetworkAttachment } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { Claims } from './claims.js';
+import type { ClusterLink } from './cluster-link.js';
+import { ClusterWiring } from './cluster-wiring.js';
 import { underContainerLock } from './container-lock.js';
 import { checkContainerFilePath, writeResolvConf } from './container-files.js';
 import type { HostFirewall } from './host-firewall.js';
-import { HostsBook } from './hosts-book.js';
+import { HostsBook, type RemoteNames } from './hosts-book.js';
 import { intendedAttachment, intentRecord, portMappedAddresses, portMappings, runtimeConf, type WireTarget } from './intent.js';
 import { keptIdentity } from './kept-identity.js';
 import type { WireRequest } from './labels.js';
@@ -32,6 +34,10 @@ export interface WirerOptions {
   readonly onWarning: (message: string) => void;
   /** How long an ADD waits for a network whose plugins say (CNI STATUS) they cannot take ADDs now [default 120 s]. */
   readonly readyWaitMs?: number | undefined;
+  /** The daemon's cluster agent, for cluster networks (blocks, static claims); absent: only local networks wire. */
+  readonly cluster?: ClusterLink | undefined;
+  /** Containers of cluster networks on other hosts, for the hosts files. */
+  readonly remoteNames?: RemoteNames | undefined;
 }
 
 /** A wiring's record, and how long it spent on its peers' hosts files (the daemon's `wired` line says it). */
@@ -52,11 +58,13 @@ export class Wirer {
   private readonly hosts: HostsBook;
   private readonly preflight: Preflight;
   private readonly claims: Claims;
+  private readonly cluster: ClusterWiring;
 
   constructor(private readonly options: WirerOptions) {
-    this.hosts = new HostsBook(options.store, options.locks, options.onWarning);
+    this.hosts = new HostsBook(options.store, options.locks, options.onWarning, options.remoteNames);
     this.preflight = new Preflight({ engine: options.engine, onWarning: options.onWarning, readyWaitMs: options.readyWaitMs });
     this.claims = new Claims({ store: options.store, pins: options.pins, locks: options.locks });
+    this.cluster = new ClusterWiring(options.cluster, (network) => pickNetwork(loadConfDir(options.confDir), network));
   }
 
   /** Idempotent for the same incarnation; a restarted container's old attachment is DELeted first. */
@@ -74,14 +82,20 @@ export class Wirer {
         return { record: existing, namesMs: performance.now() - started };
       }
       const listing = loadConfDir(this.options.confDir);
+      // What it had, before teardown clears it: a cluster network gives the addresses back where it can.
+      const had = existing?.networks.map((n) => ({ network: n.network, ifName: n.ifName, addresses: [...n.addresses] })) ?? [];
       if (existing) await this.teardown(existing, listing);
-      // 3. Every network, capability, name and readiness checked before anything changes.
-      const lists = await this.preflight.plan(target, request, listing);
+      // 3. Every network, capability, name and readiness checked before anything changes; a cluster
+      // network's static addresses claimed cluster-wide.
+      const lists = await this.planned(target, request, listing);
+      const releaseStatics = await this.cluster.claim(target, request, lists);
       // 4. The netns pinned and the intent recorded; names, static addresses, MACs and host ports claimed in the same step.
       const record = intentRecord(target, request, this.options.pins.pathFor(target.containerId), this.options.podNamespace);
-      await this.claims.claim(target, record, record.networks, lists, () => this.pinAndRecord(target, record));
+      await this.claims.claim(target, record, record.networks, lists, () => this.pinAndRecord(target, record)).catch(async (error: unknown) => {
+        throw await this.undoing(error instanceof WireError ? error : new WireError(target.name, undefined, error), releaseStatics);
+      });
       // 5. ADD each network in order, then the host rules its port mappings need; a failure undoes them all.
-      const dns = await this.addAll(target, record, lists, listing);
+      const dns = await this.addAll(target, record, lists, listing, had);
       await this.allowPortsOrUndo(target, record, listing);
       // 6. Written once every network is wired: a crash before this leaves networks in `adding`, and
       // teardown DELs those as it DELs wired ones (from the cache ADD wrote). Then its resolv.conf, and
@@ -131,11 +145,14 @@ export class Wirer {
         if (clash) throw new DockcniError('already-wired', `container ${target.name} already has ${clash.ifName} on ${clash.network}`, { fix: 'name another network, or detach that one first' });
       }
       const listing = loadConfDir(this.options.confDir);
-      const lists = await this.preflight.plan(target, request, listing);
+      const lists = await this.planned(target, request, listing);
+      const releaseStatics = await this.cluster.claim(target, request, lists);
       const added = request.networks.map((n) => intendedAttachment(target, n, this.options.podNamespace));
       await this.claims.claim(target, record, added, lists, async () => {
         record.networks.push(...added);
         await this.options.store.write(record);
+      }).catch(async (error: unknown) => {
+        throw await this.undoing(error instanceof WireError ? error : new WireError(target.name, undefined, error), releaseStatics);
       });
       for (const [i, attachment] of added.entries()) {
         try {
@@ -193,6 +210,11 @@ export class Wirer {
     });
   }
 
+  /** Rewrites the hosts files of the containers on these networks (the cluster's remote names changed). */
+  async refreshNames(networks: readonly string[]): Promise<void> {
+    await this.hosts.refresh(networks, []);
+  }
+
   /** Drops one network of a container (`detach --network`); the last one takes the whole attachment with it. */
   async detachNetwork(containerId: string, network: string): Promise<boolean> {
     return this.underLock(containerId, async () => {
@@ -208,6 +230,16 @@ export class Wirer {
 
   private underLock<T>(containerId: string, fn: () => Promise<T>): Promise<T> {
     return underContainerLock(this.options.locks, containerId, fn);
+  }
+
+  /** Preflight's plan, and what cluster networks need before claims: a block, checked static addresses. */
+  private async planned(target: WireTarget, request: WireRequest, listing: ConfDirListing): Promise<NetworkConfigList[]> {
+    const lists = await this.preflight.plan(target, request, listing);
+    try {
+      return await this.cluster.prepare(request, lists);
+    } catch (error) {
+      throw new WireError(target.name, undefined, error);
+    }
   }
 
   /** DEL one attachment and forget it; the container's port rules follow what remains. */
@@ -232,9 +264,9 @@ export class Wirer {
    * ADD one network; the attachment takes the addresses and MAC of its interface from the result.
    * `capabilityArgs`: instead of the attachment's own (a repair asks for the addresses it had).
    */
-  private async addOne(record: AttachmentRecord, attachment: NetworkAttachment, list: NetworkConfigList, capabilityArgs = attachment.capabilityArgs, extraArgs: CniArgs = []): Promise<CniResult> {
+  private async addOne(record: AttachmentRecord, attachment: NetworkAttachment, list: NetworkConfigList, capabilityArgs = attachment.capabilityArgs, extraArgs: CniArgs = [], previous: readonly string[] = []): Promise<CniResult> {
     const rt = runtimeConf(record, attachment);
-    const result = await this.options.engine.add(list, { ...rt, args: [...rt.args, ...extraArgs], capabilityArgs, netnsPid: record.pid });
+    const result = await this.cluster.add(list, capabilityArgs, previous, (l, caps) => this.options.engine.add(l, { ...rt, args: [...rt.args, ...extraArgs], capabilityArgs: caps, netnsPid: record.pid }));
     const ifIndex = result.interfaces?.findIndex((f) => f.name === attachment.ifName && f.sandbox);
     attachment.addresses = (result.ips ?? []).filter((ip) => ip.interface === undefined || ip.interface === ifIndex).map((ip) => ip.address);
     attachment.mac = ifIndex === undefined || ifIndex < 0 ? undefined : result.interfaces?.[ifIndex]?.mac;
@@ -242,12 +274,14 @@ export class Wirer {
     return result;
   }
 
-  private async addAll(target: WireTarget, record: AttachmentRecord, lists: readonly NetworkConfigList[], listing: ConfDirListing): Promise<CniDns[]> {
+  /** `had`: what the container's earlier attachment held, whose addresses a cluster network gives it again where it can. */
+  private async addAll(target: WireTarget, record: AttachmentRecord, lists: readonly NetworkConfigList[], listing: ConfDirListing, had: readonly Pick<NetworkAttachment, 'network' | 'ifName' | 'addresses'>[] = []): Promise<CniDns[]> {
     const dns: CniDns[] = [];
     for (const [i, attachment] of record.networks.entries()) {
       this.options.onProgress?.(`wiring ${attachment.ifName} on ${attachment.network}…`);
       try {
-        const result = await this.addOne(record, attachment, lists[i]!);
+        const previous = had.find((n) => n.network === attachment.network && n.ifName === attachment.ifName)?.addresses ?? [];
+        const result = await this.addOne(record, attachment, lists[i]!, attachment.capabilityArgs, [], previous);
         if (result.dns) dns.push(result.dns);
       } catch (error) {
         fail(attachment, 'failed', 'add', describeError(error));
@@ -269,7 +303,7 @@ export class Wirer {
   }
 
   /** The failure to report, with the failure of the cleanup that follows it attached. */
-  private async undoing(failure: WireError, cleanup: () => Promise<void>): Promise<WireError> {
+  private async undoing(failure: DockcniError, cleanup: () => Promise<void>): Promise<DockcniError> {
     try {
       await cleanup();
     } catch (error) {
@@ -326,6 +360,12 @@ export class Wirer {
         }
       }
       await this.options.pins.unpin(record.containerId);
+      for (const attachment of record.networks) {
+        // A claim that cannot be given back now (etcd away) stays until the agent finds it has no container.
+        await this.cluster.release(record, attachment, configuredNetwork(listing, attachment.network)).catch((error: unknown) => {
+          this.options.onWarning(`container ${record.name}: its static address on ${attachment.network} stays claimed for now: ${describeError(error)}`);
+        });
+      }
       const left = await this.options.firewall.removePluginChains(record.containerId);
       if (left.length > 0) this.options.onWarning(`container ${record.name}: its plugins' DEL left ${left.join(', ')} in the nat table (the container had changed its own interface?): removed`);
     }

@@ -5,19 +5,9 @@ import { execa, type ResultPromise } from 'execa';
 import { BIN, FIXTURE_PLUGINS, tempDir } from './fixtures.js';
 import { BUSYBOX_IMAGE, PLUGIN_DIR, sh, uid } from './host.js';
 import { added, hostState } from './host-state.js';
+import { waitFor } from './shell.js';
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls until fn returns a truthy value; fails with `what` after timeoutMs. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+export { sleep, waitFor } from './shell.js';
 
 /** Every dir dockcni uses, private to one test. */
 export interface Dirs {
@@ -93,9 +83,16 @@ export async function startDaemon(t: ExecutionContext, d: Dirs, extra: string[] 
   try {
     await waitFor('the daemon to reconcile', async () => output.includes('reconciled') || (child.exitCode !== null && Promise.reject(new Error(`daemon exited: ${output}`))), 30_000);
   } catch (error) {
-    throw new Error(`${(error as Error).message}; its log:\n${output}`, { cause: error });
+    throw new Error(`${(error as Error).message}; its log:\n${output}\n${await stuckState(child.pid, d)}`, { cause: error });
   }
   return daemon;
+}
+
+/** What a daemon that does not get on is waiting for: its child processes, and the locks held with their owners. */
+async function stuckState(pid: number | undefined, d: Dirs): Promise<string> {
+  const tree = await sh('ps', ['-e', '-o', 'pid,ppid,etimes,args'], { reject: false });
+  const locks = await sh('sh', ['-c', `cd '${path.join(d.root, 'run', 'locks')}' && for f in *; do printf '%s: %s\\n' "$f" "$(cat "$f" 2>/dev/null)"; done`], { reject: false });
+  return `daemon pid ${pid ?? '?'}; processes:\n${tree.stdout.split('\n').filter((l) => l.includes('plugin') || l.includes('iptables') || l.includes(String(pid))).join('\n')}\nlocks:\n${locks.stdout}`;
 }
 
 /** A busybox container removed at teardown. */

@@ -10,7 +10,7 @@ import path from 'node:path';
  * leaked".
  */
 /** An argument that makes a process one a test started: a CNI plugin, a dockcni daemon or CLI, the runtime or its Node half. */
-const PROCESS_WORDS = /^(\/opt\/cni\/bin|\/usr\/lib\/cni|\/usr\/libexec\/cni)\/|\/test\/fixtures\/plugins\/|\/bin\/dockcni(\.js|-runtime)$|\/dist\/runtime\/main\.mjs$/;
+const PROCESS_WORDS = /^(\/opt\/cni\/bin|\/usr\/lib\/cni|\/usr\/libexec\/cni)\/|\/test\/fixtures\/plugins\/|\/bin\/dockcni(\.js|-runtime)$|\/dist\/runtime\/main\.mjs$|^(\/run|\/var\/lib)\/dcct\d\/|^unix:\/\/\/run\/dcct\d\/|^dcct\d$/;
 
 export function hostState(): string[] {
   const out = (file: string, args: readonly string[]) => {
@@ -46,7 +46,11 @@ export function hostState(): string[] {
     ...lines(out('ip', ['netns', 'list']), /./).map((l) => `netns ${l.split(' ')[0]}`),
     ...rules('iptables-save'),
     ...rules('ip6tables-save'),
-    ...lines(out('ip', ['-o', 'link']), /veth|dcbr|dockcni0|dc-|bwp/).map((l) => `link ${l.split(':')[1]?.trim().split('@')[0]}`),
+    ...lines(out('ip', ['-o', 'link']), /veth|dcbr|dockcni0|dc-|bwp|dcct|dcc-|dcx-/).map((l) => `link ${l.split(':')[1]?.trim().split('@')[0]}`),
+    // The cluster harness's hosts (test/helpers/cluster.ts): their dirs, cgroups, image, and dockerd shims' sockets.
+    ...['/run', '/var/lib'].flatMap(dir).filter((d) => /\/dcct/.test(d)).map((d) => `dir ${d}`),
+    ...dir('/sys/fs/cgroup').flatMap(dir).filter((d) => /\/dcct\d$/.test(d)).map((d) => `cgroup ${d}`),
+    ...dir('/run/containerd/s').map((f) => `containerd shim socket ${f}`),
     // dockerd's own pins (/run/docker/netns/default, made on its first bridged container) are Docker's state.
     ...lines(readFileSync('/proc/mounts', 'utf8'), /^nsfs /).map((l) => l.split(' ')[1] ?? '').filter((p) => !/^\/(var\/)?run\/docker\//.test(p)).map((p) => `netns pin ${p}`),
     `dockerd live-restore ${docker.LiveRestoreEnabled}`,

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test, { type ExecutionContext, type TestFn } from 'ava';
 import { execa } from 'execa';
 import { BIN } from './fixtures.js';
+import { sh, uid } from './shell.js';
 
 /**
  * Integration tests run only on a prepared host (test/host/run-tests.js sets DOCKCNI_HOST=ready). Under
@@ -19,15 +19,7 @@ export function hostTest(): TestFn {
   return test.skip as unknown as TestFn;
 }
 
-export const BUSYBOX_IMAGE = 'dockcni-test-busybox:latest';
-export const PAUSE_IMAGE = 'dockcni-test-pause:latest';
-export const PLUGIN_DIR = '/usr/lib/cni';
-
-export const uid = (prefix: string) => `${prefix}${randomBytes(3).toString('hex')}`;
-
-export async function sh(file: string, args: readonly string[], options: { reject?: boolean; input?: string; timeout?: number } = {}) {
-  return execa(file, args, { reject: options.reject ?? true, timeout: options.timeout ?? 60_000, ...(options.input === undefined ? {} : { input: options.input }) });
-}
+export { BUSYBOX_IMAGE, PAUSE_IMAGE, PLUGIN_DIR, sh, uid } from './shell.js';
 
 export async function dockcni(args: readonly string[], options: { reject?: boolean; env?: Record<string, string>; timeout?: number } = {}) {
   return execa('node', [BIN, ...args], { reject: options.reject ?? true, env: options.env ?? {}, timeout: options.timeout ?? 60_000 });

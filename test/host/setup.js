@@ -14,7 +14,7 @@ export const STATE_FILE = path.join(tmpdir(), 'dockcni-test-host.json');
 /** The reference runtime, built from libcni 1.1.2 by the workplace's shared tool (beside the repository). */
 export const CNITOOL = path.join(tmpdir(), 'dockcni-test-cnitool', 'cnitool');
 const CNITOOL_BUILD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/tools/cnitool/build.sh');
-const PACKAGES = { docker: 'docker.io', dockerd: 'docker.io', iptables: 'iptables', ip: 'iproute2', tc: 'iproute2', busybox: 'busybox-static', nsenter: 'util-linux', mount: 'mount', dnsmasq: 'dnsmasq-base', 'docker-compose': 'docker-compose', promtool: 'prometheus', 'systemd-analyze': 'systemd' };
+const PACKAGES = { docker: 'docker.io', dockerd: 'docker.io', iptables: 'iptables', ip: 'iproute2', tc: 'iproute2', busybox: 'busybox-static', nsenter: 'util-linux', mount: 'mount', dnsmasq: 'dnsmasq-base', 'docker-compose': 'docker-compose', promtool: 'prometheus', 'systemd-analyze': 'systemd', etcd: 'etcd-server', etcdctl: 'etcd-client' };
 const PLUGIN_DIRS = ['/opt/cni/bin', '/usr/libexec/cni', '/usr/lib/cni'];
 
 const say = (msg) => process.stderr.write(`test-host: ${msg}\n`);

@@ -205,8 +205,8 @@ function codeOf(markdown: string): string[] {
 
 test('every dockcni command and flag the README and the examples show exists in the CLI', async (t) => {
   const { readFile } = await import('node:fs/promises');
-  const docs = ['README.md', 'examples/run-walkthrough.md', 'examples/networks/README.md', 'src/README.md'];
-  const groups = new Set(['cni', 'networks', 'runtime']);
+  const docs = ['README.md', 'examples/run-walkthrough.md', 'examples/networks/README.md', 'examples/cluster/README.md', 'src/README.md'];
+  const groups = new Set(['cni', 'networks', 'runtime', 'cluster']);
   const shown = new Map<string, Set<string>>();
   for (const doc of docs) {
     for (const code of codeOf(await readFile(path.join(ROOT, doc), 'utf8'))) {

@@ -73,6 +73,38 @@ test('the systemd unit is one systemd accepts, and its ExecStart is dockcni daem
   t.regex(await readFile(unit, 'utf8'), /^ExecStart=\/usr\/bin\/env dockcni daemon /m);
 });
 
+test('the cluster drop-in is one systemd reads with that unit: its daemon joins the etcd of cluster.env', async (t) => {
+  // systemd-analyze finds drop-ins beside the unit on SYSTEMD_UNIT_PATH, as systemd does in /etc/systemd/system.
+  const dir = await tempDir(t);
+  await execa('cp', ['-r', path.join(ROOT, 'examples/systemd/dockcni.service'), path.join(ROOT, 'examples/cluster/dockcni.service.d'), dir]);
+  const verify = (unitDir: string) => execa('systemd-analyze', ['verify', path.join(unitDir, 'dockcni.service')], { reject: false, env: { SYSTEMD_UNIT_PATH: `${unitDir}:` } });
+  const clean = await verify(dir);
+  t.is(clean.exitCode, 0, clean.stderr);
+  t.notRegex(clean.stderr, /Unknown (section|key|lvalue)|Failed to parse|Invalid|Missing|Neither|not executable/i, clean.stderr);
+  const dropIn = path.join(dir, 'dockcni.service.d', 'cluster.conf');
+  const text = await readFile(dropIn, 'utf8');
+  await writeFile(dropIn, text.replace(/^EnvironmentFile=/m, 'EnvironmentFil='));
+  t.regex((await verify(dir)).stderr, /cluster\.conf:\d+: Unknown key 'EnvironmentFil'/, 'the drop-in is read');
+  t.regex(text, /^ExecStart=\n^ExecStart=\/usr\/bin\/env dockcni daemon .*--advertise-interface \$\{DOCKCNI_ADVERTISE_INTERFACE\}$/m);
+  const env = await readFile(path.join(ROOT, 'examples/cluster/cluster.env'), 'utf8');
+  t.regex(env, /^DOCKCNI_ETCD_ENDPOINTS=http:\/\/\S+$/m);
+  t.regex(env, /^DOCKCNI_ADVERTISE_INTERFACE=\S+$/m);
+});
+
+test('the compose file for a host of a cluster: the sidecar joins the etcd it is given, writes conflists into the conf dir, and refuses to start without etcd', async (t) => {
+  const file = path.join(ROOT, 'examples/cluster/docker-compose.yml');
+  const config = (env: Record<string, string>) => execa('docker-compose', ['-f', file, 'config'], { env, extendEnv: false, reject: false });
+  const missing = await config({ PATH: process.env['PATH'] ?? '' });
+  t.not(missing.exitCode, 0);
+  t.regex(missing.stderr, /DOCKCNI_ETCD_ENDPOINTS.*the cluster's etcd/);
+  const ok = await config({ PATH: process.env['PATH'] ?? '', DOCKCNI_ETCD_ENDPOINTS: 'http://10.0.0.1:2379', ADVERTISE_INTERFACE: 'ens3' });
+  t.is(ok.exitCode, 0, ok.stderr);
+  t.regex(ok.stdout, /DOCKCNI_ETCD_ENDPOINTS: http:\/\/10\.0\.0\.1:2379/);
+  t.regex(ok.stdout, /- --advertise-interface\n\s+- ens3\n/);
+  t.regex(ok.stdout, /- \/etc\/cni\/net\.d:\/etc\/cni\/net\.d:rw\n/, 'the agent writes the cluster conflists there');
+  t.regex(ok.stdout, /network_mode: host/);
+});
+
 test('npm pack yields a package whose dockcni bin works after a global install into a clean prefix', async (t) => {
   const dir = await tempDir(t);
   const packed = await execa('npm', ['pack', '--silent', '--pack-destination', dir], { cwd: ROOT });

@@ -8,12 +8,19 @@ import { StreamLogger, type Logger } from '../../daemon/logger.js';
 import { Metrics, serveMetrics } from '../../daemon/metrics.js';
 import { PluginTime } from '../../daemon/plugin-time.js';
 import { locksDir } from '../../paths.js';
-import { DockcniError } from '../../errors.js';
+import { DockcniError, InvalidInputError } from '../../errors.js';
+import { hostname } from 'node:os';
 import { commaSet } from '../../wiring/labels.js';
 import { contextFrom } from '../context.js';
-import { numeric, withDockerFlags, type DockerFlags } from '../flags.js';
+import { etcdFrom, numeric, pathsFrom, withDockerFlags, withEtcdFlags, type DockerFlags, type EtcdFlags } from '../flags.js';
+import type { ClusterAgent } from '../../cluster/agent.js';
 
-interface Args extends DockerFlags {
+interface Args extends DockerFlags, EtcdFlags {
+  readonly advertiseAddress?: string | undefined;
+  readonly advertiseInterface?: string | undefined;
+  readonly hostName: string;
+  readonly hostTtl: number;
+  readonly blockTtl: number;
   readonly concurrency: number;
   readonly onFailure: FailurePolicy;
   readonly retries: number;
@@ -32,10 +39,35 @@ function reportConfDir(dir: string, log: Logger): void {
   for (const s of listing.shadowed) log.log('warn', `network ${s.name} is defined twice; the first file wins`, { file: s.file, by: s.by });
 }
 
+/** The cluster agent, when the daemon is given etcd; its modules (and the etcd client) load only then. */
+async function clusterAgent(argv: Args, log: Logger, namesChanged: (networks: readonly string[]) => Promise<void>): Promise<ClusterAgent | undefined> {
+  const etcd = etcdFrom(argv);
+  if (etcd === undefined) {
+    if (argv.advertiseAddress !== undefined || argv.advertiseInterface !== undefined) throw new InvalidInputError('--advertise-address', argv.advertiseAddress ?? argv.advertiseInterface ?? '', 'means nothing without --etcd', 'give --etcd (or DOCKCNI_ETCD_ENDPOINTS) to join a cluster');
+    return undefined;
+  }
+  if (argv.advertiseAddress === undefined && argv.advertiseInterface === undefined) {
+    throw new InvalidInputError('--advertise-address', '', 'a cluster host needs the address other hosts reach it at', 'give --advertise-address 10.0.0.11 or --advertise-interface eth0');
+  }
+  const { EtcdCluster } = await import('../../cluster/etcd.js');
+  const { ClusterAgent: Agent, underlayOf } = await import('../../cluster/agent.js');
+  const { checkHostName } = await import('../../cluster/model.js');
+  const { ChildProcessCommands } = await import('../../host-commands.js');
+  const { AttachmentStore } = await import('../../state/attachment-store.js');
+  const commands = new ChildProcessCommands();
+  const underlay = await underlayOf(commands, { address: argv.advertiseAddress, iface: argv.advertiseInterface });
+  const paths = pathsFrom(argv);
+  return new Agent({
+    etcd: new EtcdCluster(etcd), host: { name: checkHostName(argv.hostName), address: underlay.address, underlayIf: underlay.iface, underlayMtu: underlay.mtu },
+    hostTtlSeconds: argv.hostTtl, blockTtlSeconds: argv.blockTtl, confDir: paths.confDir, stateDir: paths.stateDir, runDir: paths.runDir,
+    commands, store: new AttachmentStore(paths.stateDir), log, namesChanged,
+  });
+}
+
 export const daemonCommand: CommandModule<object, Args> = {
   command: COMMANDS.daemon.usage,
   describe: COMMANDS.daemon.describe,
-  builder: (y) => withDockerFlags(y)
+  builder: (y) => withEtcdFlags(withDockerFlags(y))
     .example('$0 daemon --metrics-addr 9584', 'then: docker run -d --network none -l dockcni.networks=dockcni IMAGE')
     .option('concurrency', { type: 'string', default: '8', coerce: numeric('--concurrency', { min: 1, integer: true, unit: 'containers', example: 8 }), describe: 'containers wired at once (and as many torn down)' })
     .option('on-failure', { choices: ['stop', 'kill', 'ignore'] as const, default: 'stop' as const, describe: 'what to do with a container whose wiring keeps failing' })
@@ -45,15 +77,28 @@ export const daemonCommand: CommandModule<object, Args> = {
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' as const, describe: 'one line per event: key=value text, or JSON for log shippers' })
     .option('metrics-addr', { type: 'string', describe: 'serve /metrics and /healthz on PORT (loopback) or HOST:PORT' })
     .option('check-interval', { type: 'string', default: '30', coerce: numeric('--check-interval', { min: 0, unit: 'seconds', example: 30 }), describe: 'seconds between checks that every attachment is whole (rules, links, addresses), repairing the broken ones; 0 = off (SIGHUP checks at once)' })
-    .option('debug', { type: 'boolean', default: false, describe: 'log debug lines too (containers skipped, and why)' }) as unknown as Argv<Args>,
+    .option('debug', { type: 'boolean', default: false, describe: 'log debug lines too (containers skipped, and why)' })
+    .option('advertise-address', { type: 'string', describe: 'with --etcd: this host\'s address on the underlay, which other hosts reach it at' })
+    .option('advertise-interface', { type: 'string', describe: 'with --etcd: the underlay interface (its first IPv4 address is advertised)' })
+    .option('host-name', { type: 'string', default: hostname(), describe: 'with --etcd: this host\'s name in the cluster' })
+    .option('host-ttl', { type: 'string', default: '30', coerce: numeric('--host-ttl', { min: 5, integer: true, unit: 'seconds', example: 30 }), describe: 'with --etcd: seconds after which a host that stopped answering is lost to its peers (its routes and names go)' })
+    .option('block-ttl', { type: 'string', default: '86400', coerce: numeric('--block-ttl', { min: 10, integer: true, unit: 'seconds', example: 86400 }), describe: 'with --etcd: seconds a lost host keeps its address blocks, so that it keeps its containers\' addresses when it comes back' })
+    .example('$0 daemon --etcd http://10.0.0.1:2379 --advertise-address 10.0.0.11', 'a host of a cluster: its cluster networks span every host') as unknown as Argv<Args>,
   handler: async (argv) => {
     const log = new StreamLogger(process.stderr, argv.logFormat, argv.debug);
     const metrics = new Metrics();
     const pluginTime = new PluginTime(metrics);
     const shutdownSignal = new AbortController();
-    const ctx = await contextFrom(argv, { observe: pluginTime.observe, signal: shutdownSignal.signal, onWarning: (message) => log.log('warn', message) });
+    const agent = await clusterAgent(argv, log, (networks) => ctx.wirer.refreshNames(networks));
+    const ctx = await contextFrom(argv, { observe: pluginTime.observe, signal: shutdownSignal.signal, onWarning: (message) => log.log('warn', message), cluster: agent });
     const single = await new FileLocks(locksDir(ctx.paths), 1000).mutex('daemon').catch((error: Error) => {
       throw new DockcniError('daemon-running', `another dockcni daemon is running: ${error.message}`, { cause: error, fix: 'stop it first (systemctl stop dockcni), or give this one its own --run-dir and --state-dir' });
+    });
+    // Joined before anything else starts: an etcd that does not answer, a taken host name or an address
+    // not on this host fails the daemon here, with nothing changed.
+    await agent?.start().catch(async (error: unknown) => {
+      await single();
+      throw error;
     });
     const served = argv.metricsAddr ? await serveMetrics(metrics, argv.metricsAddr) : undefined;
     if (served) log.log('info', 'metrics listening', { address: `${served.address.address}:${served.address.port}` });
@@ -67,7 +112,10 @@ export const daemonCommand: CommandModule<object, Args> = {
     const healer = (await import('../../heal/healer.js')).createHealer(ctx);
     const daemon = new Daemon({
       docker: ctx.docker, handlers, collector: ctx.collector, log, metrics, concurrency: argv.concurrency,
-      health: { healer, intervalMs: Math.round(argv.checkInterval * 1000), retries: argv.retries },
+      health: {
+        healer, intervalMs: Math.round(argv.checkInterval * 1000), retries: argv.retries,
+        alsoCheck: agent && (async () => (await agent.check(true)).map((f) => ({ what: `cluster network ${f.network}: data path`, missing: f.missing }))),
+      },
     });
     process.on('SIGHUP', () => {
       log.log('info', 'SIGHUP: checking every attachment now');
@@ -94,6 +142,7 @@ export const daemonCommand: CommandModule<object, Args> = {
       await daemon.run();
       await stopping;
     } finally {
+      await agent?.stop();
       served?.server.close();
       await single();
     }
