@@ -7,7 +7,7 @@ import { describeError, DockcniError, fixOf, InvalidInputError } from '../errors
 import { readTextIfExistsSync, writeFileAtomic } from '../fs-atomic.js';
 import { succeed, type HostCommands } from '../host-commands.js';
 import type { Logger } from '../daemon/logger.js';
-import { holdsNetns, type AttachmentRecord } from '../state/attachment.js';
+import { CONTAINER_ID, holdsNetns, type AttachmentRecord } from '../state/attachment.js';
 import type { AttachmentStore } from '../state/attachment-store.js';
 import { agentSocket, type AgentError, type AgentRequest } from '../wiring/agent-client.js';
 import { StaticTakenError, type ClusterLink, type StaticHolder } from '../wiring/cluster-link.js';
@@ -29,7 +29,7 @@ export interface AgentOptions {
   readonly stateDir: string;
   readonly runDir: string;
   readonly commands: HostCommands;
-  readonly store: Pick<AttachmentStore, 'list' | 'dir'>;
+  readonly store: Pick<AttachmentStore, 'list' | 'read' | 'dir'>;
   readonly log: Logger;
   /** The hosts files of local containers on these networks are rewritten (remote names changed). */
   readonly namesChanged: (networks: readonly string[]) => Promise<void>;
@@ -52,6 +52,14 @@ const CONFIRM_SAVE_MS = 60_000;
 const STOP_GRACE_MS = 2000;
 /** How often names are published and the lease confirmations looked at, at most. */
 const TICK_MS = 1000;
+/**
+ * Other hosts' names arriving are gathered this long before this host's names file is rewritten: a
+ * burst of starts elsewhere costs one rewrite, not one per container.
+ */
+const NAMES_GATHER_MS = 100;
+
+/** One container's names on one cluster network, as published. */
+interface NamesEntry { readonly net: string; readonly record: NameRecord; readonly text: string }
 
 /**
  * The daemon's half of a cluster: the only process on a host with an etcd client. It registers the
@@ -84,9 +92,14 @@ export class ClusterAgent implements ClusterLink {
   private watcher: { cancel(): Promise<void> } | undefined;
   private server: Server | undefined;
   private records: FSWatcher | undefined;
+  /** This host's records as last read; only the files the watch names are read again. */
+  private readonly recordCache = new Map<string, AttachmentRecord>();
+  private recordsDirty: Set<string> | 'all' = 'all';
+  private readonly namesByRecord = new WeakMap<AttachmentRecord, { networks: string; entries: NamesEntry[] }>();
   private timer: NodeJS.Timeout | undefined;
   private reconciling: Promise<void> | undefined;
   private again = false;
+  private namesRound: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly blockTurns = new Map<string, Promise<void>>();
   /** Per network, the data path last applied (as JSON): a round with nothing new changes nothing. */
@@ -141,7 +154,13 @@ export class ClusterAgent implements ClusterLink {
     }
     await this.serve();
     mkdirSync(this.o.store.dir, { recursive: true, mode: 0o700 });
-    this.records = watchDir(this.o.store.dir, () => this.schedule());
+    this.records = watchDir(this.o.store.dir, (_event, file) => {
+      // A temporary file of an atomic write is followed by the rename that names the record.
+      if (typeof file === 'string' && !(file.endsWith('.json') && CONTAINER_ID.test(file.slice(0, -5)))) return;
+      if (typeof file !== 'string') this.recordsDirty = 'all';
+      else if (this.recordsDirty !== 'all') this.recordsDirty.add(file.slice(0, -5));
+      this.schedule();
+    });
     this.timer = setInterval(() => { this.tick(); }, TICK_MS);
     if (this.view !== undefined) {
       await this.exclusive(() => this.reconcile());
@@ -202,8 +221,10 @@ export class ClusterAgent implements ClusterLink {
     await this.keepBlocks(held, this.blockLease);
     this.watcher = await this.o.etcd.watch(snapshot.revision, (events) => {
       this.view?.apply(events);
-      // Hosts noting when they were last seen change nothing here.
-      if (events.some((e) => !e.kv.key.toString('utf8').startsWith(key.seenAll()))) this.schedule();
+      // Hosts noting when they were last seen change nothing here; other hosts' names change only the names file.
+      const keys = events.map((e) => e.kv.key.toString('utf8')).filter((k) => !k.startsWith(key.seenAll()));
+      if (keys.some((k) => !k.startsWith(key.names()))) this.schedule();
+      else if (keys.length > 0) this.scheduleNames();
     }, (error) => this.o.log.log('warn', 'cluster watch: etcd error; the client reconnects', { error: describeError(error) }));
     this.view = view;
   }
@@ -211,6 +232,7 @@ export class ClusterAgent implements ClusterLink {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
+    clearTimeout(this.namesRound);
     this.records?.close();
     // What needs etcd on the way out gets a few seconds: a daemon stops even when etcd has no quorum.
     const briefly = (what: string, work: Promise<unknown>) => Promise.race([
@@ -221,6 +243,7 @@ export class ClusterAgent implements ClusterLink {
     await briefly('ending the watch', this.watcher?.cancel() ?? Promise.resolve());
     await new Promise<void>((resolve) => { if (this.server) this.server.close(() => resolve()); else resolve(); });
     await this.reconciling;
+    await this.turn;
     // Only a host that holds its name: one refused for a taken name must not write over its holder's.
     if (this.registered) await briefly('noting this host as seen', this.noteSeen());
     // The leases are left to expire, not revoked: a restart within the host TTL keeps this host's routes
@@ -292,6 +315,25 @@ export class ClusterAgent implements ClusterLink {
     });
   }
 
+  /** The names file alone, once the names arriving now are in: no records read, no data path looked at. */
+  private scheduleNames(): void {
+    if (this.stopping || this.namesRound !== undefined) return;
+    this.namesRound = setTimeout(() => {
+      this.namesRound = undefined;
+      // A full round that is running or queued writes the names file too.
+      if (this.reconciling !== undefined) {
+        this.again = true;
+        return;
+      }
+      const view = this.view;
+      if (view === undefined) return;
+      this.exclusive(() => this.writeRemoteNames(view)).catch((error: unknown) => {
+        this.o.log.log('error', 'cluster: could not write the other hosts\' names', { error: describeError(error) });
+        this.schedule();
+      });
+    }, NAMES_GATHER_MS);
+  }
+
   /** The data path is changed by one round at a time: a reconcile, or a health check's repair. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.turn.then(fn);
@@ -328,6 +370,29 @@ export class ClusterAgent implements ClusterLink {
     if (this.unfinished) this.schedule();
   }
 
+  /** This host's records: a container start re-reads its own record, not every host's record. */
+  private async localRecords(all = false): Promise<AttachmentRecord[]> {
+    const dirty = all ? 'all' : this.recordsDirty;
+    this.recordsDirty = new Set();
+    if (dirty === 'all') {
+      this.recordCache.clear();
+      for (const r of await this.o.store.list()) this.recordCache.set(r.containerId, r);
+    } else {
+      try {
+        for (const id of dirty) {
+          const r = await this.o.store.read(id);
+          if (r === undefined) this.recordCache.delete(id);
+          else this.recordCache.set(id, r);
+        }
+      } catch (error) {
+        // A file that does not parse: the full scan leaves such files out, as every reader of the store does.
+        this.o.log.log('debug', 'cluster: a record could not be read alone; reading them all', { error: describeError(error) });
+        return this.localRecords(true);
+      }
+    }
+    return [...this.recordCache.values()];
+  }
+
   /** Everything this host derives from the view: conflists, data path, names both ways, stale claims. */
   private async reconcile(): Promise<void> {
     const view = this.view;
@@ -336,7 +401,7 @@ export class ClusterAgent implements ClusterLink {
       return;
     }
     this.unfinished = false;
-    const records = await this.o.store.list();
+    const records = await this.localRecords();
     for (const network of view.networks.values()) {
       try {
         await this.reconcileNetwork(view, network, records);
@@ -459,17 +524,10 @@ export class ClusterAgent implements ClusterLink {
   private async publishNames(view: ClusterView, records: readonly AttachmentRecord[]): Promise<void> {
     const presence = this.presence;
     if (presence === undefined) return;
-    const wanted = new Map<string, { net: string; record: NameRecord }>();
-    for (const r of records.filter(holdsNetns)) {
-      for (const a of r.networks) {
-        if (a.state !== 'wired' || !view.networks.has(a.network)) continue;
-        const record: NameRecord = { host: this.record.name, containerId: r.containerId, names: listedNames(r, a, new Set()), addresses: a.addresses.map((x) => x.split('/')[0] ?? x) };
-        wanted.set(`${a.network}/${r.containerId}`, { net: a.network, record });
-      }
-    }
+    const wanted = new Map<string, NamesEntry>();
+    for (const r of records.filter(holdsNetns)) for (const entry of this.namesOf(r, view)) wanted.set(`${entry.net}/${r.containerId}`, entry);
     try {
-      for (const [k, { net, record }] of wanted) {
-        const text = JSON.stringify(record);
+      for (const [k, { net, record, text }] of wanted) {
         if (this.published.get(k) === text) continue;
         await this.o.etcd.putName(net, record, presence);
         this.published.set(k, text);
@@ -485,6 +543,19 @@ export class ClusterAgent implements ClusterLink {
       if (!(error instanceof EtcdUnavailableError)) throw error;
       this.unfinished = true;
     }
+  }
+
+  /** A record's names per cluster network, worked out once per record read (the cache keeps the object). */
+  private namesOf(r: AttachmentRecord, view: ClusterView): NamesEntry[] {
+    const networks = [...view.networks.keys()].join(',');
+    const known = this.namesByRecord.get(r);
+    if (known?.networks === networks) return known.entries;
+    const entries = r.networks.filter((a) => a.state === 'wired' && view.networks.has(a.network)).map((a) => {
+      const record: NameRecord = { host: this.record.name, containerId: r.containerId, names: listedNames(r, a, new Set()), addresses: a.addresses.map((x) => x.split('/')[0] ?? x) };
+      return { net: a.network, record, text: JSON.stringify(record) };
+    });
+    this.namesByRecord.set(r, { networks, entries });
+    return entries;
   }
 
   /** The other hosts' containers, for this host's hosts files: written when they change, then the files. */

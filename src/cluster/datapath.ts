@@ -58,6 +58,12 @@ export function plan(d: Desired): { routes: Route[]; neighs: Neigh[]; fdbs: Fdb[
 
 type IpJson = Record<string, unknown>;
 
+/** Of a device's routes, those via a gateway into the network's subnet: the ones this data path makes. */
+function clusterRoutes(network: ClusterNetwork, routes: readonly IpJson[]): string[] {
+  return routes.filter((r) => r['gateway'] !== undefined).map((r) => String(r['dst']))
+    .filter((dst) => /^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(dst) && contains(network.subnet, dst.includes('/') ? dst : `${dst}/32`));
+}
+
 /** A host host-gw cannot route to: the way to it goes through a router. */
 export interface Unreachable {
   readonly host: string;
@@ -147,19 +153,27 @@ export class DataPath {
       await succeed(this.commands, 'ip', ['link', 'set', names.vxlan, 'address', d.local.vtepMac, 'mtu', String(d.local.underlayMtu - BACKEND_OVERHEAD.vxlan), 'up']);
       const have = new Set((await this.ipJson(['addr', 'show', 'dev', names.vxlan])).flatMap((l) => ((l['addr_info'] ?? []) as IpJson[]).map((a) => String(a['local']))));
       for (const block of d.blocks) if (!have.has(nth(block, 0))) await succeed(this.commands, 'ip', ['addr', 'add', `${nth(block, 0)}/32`, 'dev', names.vxlan]);
-      for (const f of wanted.fdbs) await succeed(this.commands, 'bridge', ['fdb', 'replace', f.mac, 'dev', names.vxlan, 'dst', f.dst, 'self', 'permanent']);
-      for (const n of wanted.neighs) await succeed(this.commands, 'ip', ['neigh', 'replace', n.ip, 'lladdr', n.mac, 'dev', names.vxlan, 'nud', 'permanent']);
+      // Only what differs: a host joining the cluster costs each other host a few commands, not one per remote block.
       const fdbs = JSON.parse((await this.commands.run('bridge', ['-j', 'fdb', 'show', 'dev', names.vxlan])).stdout || '[]') as IpJson[];
+      const fdbHave = new Set(fdbs.map((e) => `${String(e['mac'])} ${String(e['dst'])}`));
+      for (const f of wanted.fdbs) if (!fdbHave.has(`${f.mac} ${f.dst}`)) await succeed(this.commands, 'bridge', ['fdb', 'replace', f.mac, 'dev', names.vxlan, 'dst', f.dst, 'self', 'permanent']);
       for (const e of fdbs) {
         if (e['dst'] !== undefined && !wanted.fdbs.some((f) => f.mac === e['mac'] && f.dst === e['dst'])) await this.commands.run('bridge', ['fdb', 'del', String(e['mac']), 'dev', names.vxlan, 'dst', String(e['dst']), 'self']);
       }
-      for (const n of await this.ipJson(['neigh', 'show', 'dev', names.vxlan])) {
+      const neighs = await this.ipJson(['neigh', 'show', 'dev', names.vxlan]);
+      const neighHave = new Set(neighs.filter((n) => (n['state'] as string[] | undefined)?.includes('PERMANENT') ?? true).map((n) => `${String(n['dst'])} ${String(n['lladdr'])}`));
+      for (const n of wanted.neighs) if (!neighHave.has(`${n.ip} ${n.mac}`)) await succeed(this.commands, 'ip', ['neigh', 'replace', n.ip, 'lladdr', n.mac, 'dev', names.vxlan, 'nud', 'permanent']);
+      for (const n of neighs) {
         if (!wanted.neighs.some((w) => w.ip === n['dst'])) await this.commands.run('ip', ['neigh', 'del', String(n['dst']), 'dev', names.vxlan]);
       }
     }
-    for (const r of wanted.routes) await succeed(this.commands, 'ip', ['route', 'replace', r.dst, 'via', r.via, 'dev', dev, ...(r.onlink ? ['onlink'] : [])]);
+    const routes = await this.ipJson(['route', 'show', 'dev', dev]);
+    const routeHave = new Set(routes.map((r) => `${String(r['dst'])} ${String(r['gateway'])}`));
+    for (const r of wanted.routes) {
+      if (!routeHave.has(`${r.dst.replace(/\/32$/, '')} ${r.via}`)) await succeed(this.commands, 'ip', ['route', 'replace', r.dst, 'via', r.via, 'dev', dev, ...(r.onlink ? ['onlink'] : [])]);
+    }
     // Routes into the cluster subnet that no host needs any more (a lost or forgotten host's).
-    for (const dst of await this.clusterRoutes(d.network, dev)) {
+    for (const dst of clusterRoutes(d.network, routes)) {
       if (!wanted.routes.some((w) => w.dst.replace(/\/32$/, '') === dst)) await this.commands.run('ip', ['route', 'del', dst, 'dev', dev]);
     }
     await this.rules(d, true);
@@ -169,15 +183,11 @@ export class DataPath {
   /** Everything of the network on this host goes: its links, routes and rules. */
   async remove(network: ClusterNetwork, underlayIf: string): Promise<void> {
     const names = linkNames(network.name);
-    if (network.backend === 'host-gw') for (const dst of await this.clusterRoutes(network, underlayIf)) await this.commands.run('ip', ['route', 'del', dst, 'dev', underlayIf]);
+    if (network.backend === 'host-gw') {
+      for (const dst of clusterRoutes(network, await this.ipJson(['route', 'show', 'dev', underlayIf]))) await this.commands.run('ip', ['route', 'del', dst, 'dev', underlayIf]);
+    }
     for (const link of [names.vxlan, names.bridge]) if (await this.link(link) !== undefined) await succeed(this.commands, 'ip', ['link', 'del', link]);
     await this.rules({ network }, false);
-  }
-
-  /** The routes via a gateway into the network's subnet on a device: the ones this data path makes. */
-  private async clusterRoutes(network: ClusterNetwork, dev: string): Promise<string[]> {
-    return (await this.ipJson(['route', 'show', 'dev', dev])).filter((r) => r['gateway'] !== undefined).map((r) => String(r['dst']))
-      .filter((dst) => /^\d+\.\d+\.\d+\.\d+(\/\d+)?$/.test(dst) && contains(network.subnet, dst.includes('/') ? dst : `${dst}/32`));
   }
 
   /** The masquerade of traffic leaving the cluster subnet and the accept of traffic inside it: added, or removed. */

@@ -4,6 +4,7 @@ import type { ExecutionContext } from 'ava';
 import { ClusterAgent } from '../../src/cluster/agent.js';
 import { clusterConflistName } from '../../src/cluster/conflist.js';
 import { EtcdCluster } from '../../src/cluster/etcd.js';
+import type { HostCommands } from '../../src/host-commands.js';
 import { parseConfList } from '../../src/cni/conf.js';
 import { AttachmentStore } from '../../src/state/attachment-store.js';
 import type { AttachmentRecord } from '../../src/state/attachment.js';
@@ -31,8 +32,6 @@ export interface TestAgent {
   remoteNames(): Promise<Record<string, RemoteName[]>>;
   /** Networks whose remote names changed, in the order the agent said so. */
   readonly changed: string[][];
-  /** The host programs the agent ran (its data path), recorded. */
-  readonly commands: FakeCommands;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -44,7 +43,7 @@ export const quietCommands = () => new FakeCommands((file, args) => {
 });
 
 /** `t`: where its teardown goes (an ava test, or the bench's own list). */
-export async function testAgent(t: Pick<ExecutionContext, 'teardown'>, etcd: Pick<TestEtcd, 'endpoints'>, root: string, name: string, options: { hostTtl?: number; blockTtl?: number; address?: string } = {}): Promise<TestAgent> {
+export async function testAgent(t: Pick<ExecutionContext, 'teardown'>, etcd: Pick<TestEtcd, 'endpoints'>, root: string, name: string, options: { hostTtl?: number; blockTtl?: number; address?: string; timeoutMs?: number; commands?: HostCommands } = {}): Promise<TestAgent> {
   const dir = path.join(root, name);
   const confDir = path.join(dir, 'net.d');
   await mkdir(confDir, { recursive: true });
@@ -53,9 +52,9 @@ export async function testAgent(t: Pick<ExecutionContext, 'teardown'>, etcd: Pic
   const changed: string[][] = [];
   let used = false;
   let running = false;
-  const commands = quietCommands();
+  const commands = options.commands ?? quietCommands();
   const make = () => new ClusterAgent({
-    etcd: new EtcdCluster({ endpoints: etcd.endpoints, timeoutMs: 2000 }),
+    etcd: new EtcdCluster({ endpoints: etcd.endpoints, timeoutMs: options.timeoutMs ?? 2000 }),
     host: { name, address: options.address ?? '10.247.9.1', underlayIf: 'eth0', underlayMtu: 1500 },
     hostTtlSeconds: options.hostTtl ?? 5, blockTtlSeconds: options.blockTtl ?? 600,
     confDir, stateDir: path.join(dir, 'state'), runDir: path.join(dir, 'run'),
@@ -64,7 +63,7 @@ export async function testAgent(t: Pick<ExecutionContext, 'teardown'>, etcd: Pic
   let agent = make();
   const self: TestAgent = {
     get agent() { return agent; },
-    name, root: dir, log, store, changed, commands,
+    name, root: dir, log, store, changed,
     conf: async (network) => {
       const file = path.join(confDir, clusterConflistName(network));
       const bytes = await readFile(file).catch(() => undefined);

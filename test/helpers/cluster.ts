@@ -80,7 +80,9 @@ export class ClusterHost {
   /** The dockcni CLI on this host, with its paths (and the cluster's etcd for commands that take it). */
   async dockcni(args: readonly string[], options: { reject?: boolean; etcd?: boolean } = {}): Promise<RunResult> {
     const etcd = options.etcd === true ? ['--etcd', this.etcdEndpoints().join(',')] : [];
-    return this.run('node', [BIN, ...args, ...etcd], { reject: options.reject ?? true });
+    // `cluster` commands read etcd alone; every other one reads this host's dirs, never the machine's.
+    const paths = args[0] === 'cluster' ? [] : this.pathFlags;
+    return this.run('node', [BIN, ...args, ...paths, ...etcd], { reject: options.reject ?? true });
   }
 
   async up(): Promise<void> {

@@ -4,6 +4,7 @@ import { DataPath, plan, type Desired } from '../../../src/cluster/datapath.js';
 import { blocksOf, checkHostName, clusterNetworkFor, containerMtu, linkNames, pickFreeBlock, vtepMac, type ClusterNetwork, type HostRecord } from '../../../src/cluster/model.js';
 import { fixOf } from '../../../src/errors.js';
 import { FakeCommands } from '../../helpers/fake-commands.js';
+import { FakeKernel } from '../../helpers/fake-kernel.js';
 
 const network = (over: Partial<Parameters<typeof clusterNetworkFor>[0]> = {}): ClusterNetwork =>
   clusterNetworkFor({ name: 'blue', subnet: '10.240.0.0/16', ...over }, 7, new Date(0));
@@ -107,4 +108,24 @@ test('the conflist allocates from this host\'s blocks only, never a VTEP, bridge
   t.deepEqual(usage(n, ['10.240.0.16/28', '10.240.0.48/28'], ['10.240.0.18', '10.240.0.50', '10.240.9.9']), { used: 2, capacity: 13 + 14 });
   const none = clusterConflist(n, [], 1500, '/x', true) as { plugins: { ipam?: { ranges: unknown[] } }[] };
   t.deepEqual(none.plugins[0]?.ipam?.ranges, [], 'no block: nothing to allocate from');
+});
+
+test('apply changes only what differs: nothing on a second run, the entries of a host when it joins, its entries gone when it leaves', async (t) => {
+  const kernel = new FakeKernel();
+  const dataPath = new DataPath(kernel);
+  const b = { record: host('b', '192.0.2.2'), blocks: ['10.240.2.0/24'], statics: [] };
+  const c = { record: host('c', '192.0.2.3'), blocks: ['10.240.3.0/24'], statics: ['10.240.200.9'] };
+  const d: Desired = { network: network(), local: host('a', '192.0.2.1'), underlayIf: 'eth9', blocks: ['10.240.1.0/24'], remotes: [b] };
+  await dataPath.apply(d);
+  t.is(kernel.changes.length, 3, 'b: a route, a neighbour, an FDB entry');
+  await dataPath.apply(d);
+  t.is(kernel.changes.length, 3, 'a second apply changes nothing');
+  await dataPath.apply({ ...d, remotes: [b, c] });
+  t.deepEqual(kernel.changes.slice(3).map((l) => l.split(' ').slice(0, 4).join(' ')).sort(), [
+    `bridge fdb replace ${c.record.vtepMac}`, 'ip neigh replace 10.240.3.0', 'ip route replace 10.240.200.9/32', 'ip route replace 10.240.3.0/24',
+  ]);
+  await dataPath.apply(d);
+  t.deepEqual([...kernel.routes.keys()].sort(), ['10.240.2.0/24'], "c's routes went with it");
+  t.deepEqual([...kernel.neighs.keys()], ['10.240.2.0']);
+  t.deepEqual([...kernel.fdbs.values()], ['192.0.2.2']);
 });
