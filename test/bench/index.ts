@@ -13,6 +13,8 @@ import { FileLocks } from '../../src/cni/lock.js';
 import { parseConfList } from '../../src/cni/conf.js';
 import { dockerdPid } from '../../src/runtime/install.js';
 import { BIN, ROOT } from '../helpers/fixtures.js';
+import { clusterAcrossHosts, clusterAtScale } from './cluster.js';
+import { median, ms, now, pct, report, reported, timed, verdict } from './stats.js';
 
 const PLUGINS = '/usr/lib/cni';
 /** The reference runtime, built by test/host/setup.js (which `npm run bench` runs first). */
@@ -20,29 +22,12 @@ const CNITOOL = path.join(tmpdir(), 'dockcni-test-cnitool', 'cnitool');
 const IMAGE = 'dockcni-test-busybox:latest';
 const PAUSE = 'dockcni-test-pause:latest';
 const CYCLES = Number(process.env['BENCH_CYCLES'] ?? 1000);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
-const ms = (n: number) => `${n.toFixed(1)} ms`;
-const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
-/** Every line of this run, for the README's block (BENCH_README=1). */
-const reported: string[] = [];
-const report = (line: string) => {
-  reported.push(line);
-  process.stdout.write(`${line}\n`);
-};
 /**
  * In batches: dockerd 20.10 deadlocked once (libnetwork getSvcRecords, seen in its goroutine dump)
  * removing 50 --network none containers in one `docker rm -f`.
  */
 async function removeAll(ids: readonly string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 10) await execa('docker', ['rm', '-f', ...ids.slice(i, i + 10)]);
-}
-const now = () => performance.now();
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const t0 = now();
-  await fn();
-  return now() - t0;
 }
 
 async function workspace(octet: number) {
@@ -548,6 +533,6 @@ async function writeReadme(sections: readonly string[], all: boolean): Promise<v
 
 // BENCH_ONLY=runtimeVsDocker (comma-separated) runs only those sections.
 const only = process.env['BENCH_ONLY']?.split(',');
-const sections = [engineCycles, cliStartup, runVsDocker, runtimeVsDocker, namesAtFifty, healing, daemonBurst].filter((s) => only === undefined || only.includes(s.name));
+const sections = [engineCycles, cliStartup, runVsDocker, runtimeVsDocker, namesAtFifty, healing, daemonBurst, clusterAcrossHosts, clusterAtScale].filter((s) => only === undefined || only.includes(s.name));
 for (const section of sections) await section();
 if (process.env['BENCH_README'] === '1') await writeReadme(sections.map((s) => s.name), only === undefined);
