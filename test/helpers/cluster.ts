@@ -4,7 +4,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import path from 'node:path';
 import { execa } from 'execa';
 import { BIN } from './fixtures.js';
-import { BUSYBOX_IMAGE, PLUGIN_DIR, sh, waitFor } from './shell.js';
+import { BUSYBOX_IMAGE, PLUGIN_DIR, sh, sleep, waitFor } from './shell.js';
 import { TestEtcd } from './etcd.js';
 
 /**
@@ -151,13 +151,19 @@ export class ClusterHost {
     }, 60_000);
   }
 
-  async stopDaemon(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  /** A daemon that does not stop within `graceMs` of the signal is killed, and that is an error naming its last lines. */
+  async stopDaemon(signal: NodeJS.Signals = 'SIGTERM', graceMs = 30_000): Promise<number | null> {
     const d = this.daemon;
     if (d === undefined) return null;
     this.daemon = undefined;
     if (d.child.exitCode === null && d.child.signalCode === null) {
       d.child.kill(signal);
-      await d.exited;
+      const stopped = await Promise.race([d.exited.then(() => true), sleep(graceMs).then(() => false)]);
+      if (!stopped) {
+        d.child.kill('SIGKILL');
+        await d.exited;
+        throw new Error(`${this.name}'s daemon did not stop within ${graceMs / 1000} s of ${signal} and was killed; its last lines:\n${d.log.slice(-40).join('\n')}`);
+      }
     }
     return d.child.exitCode;
   }
@@ -278,19 +284,29 @@ export class TestCluster {
   static async up(): Promise<TestCluster> {
     const cluster = new TestCluster();
     await cluster.down();
+    try {
+      await cluster.start();
+    } catch (error) {
+      // Nothing of a harness that did not come up stays behind (nor keeps the test process alive).
+      await cluster.down().catch((downError: unknown) => { throw new AggregateError([error, downError], `the cluster harness did not come up (${(error as Error).message}), nor down`); });
+      throw error;
+    }
+    return cluster;
+  }
+
+  private async start(): Promise<void> {
     const taken = (await sh('ip', ['-4', 'route'])).stdout;
     if (/^10\.247\./m.test(taken)) throw new Error(`10.247.0.0/24, the cluster tests' underlay, is routed on this machine already:\n${taken}`);
     await sh('ip', ['link', 'add', UNDERLAY_BRIDGE, 'type', 'bridge']);
     await sh('ip', ['link', 'set', UNDERLAY_BRIDGE, 'up']);
     // br_netfilter sends frames bridged between the hosts through the machine's FORWARD chain (Docker's DROP).
     await sh('iptables', ['-w', '-I', ...UNDERLAY_RULE.slice(0, 1), '1', ...UNDERLAY_RULE.slice(1)]);
-    await Promise.all(cluster.hosts.map((h) => h.up()));
+    await Promise.all(this.hosts.map((h) => h.up()));
     if (!existsSync(IMAGE_TAR)) await sh('docker', ['save', '-o', IMAGE_TAR, BUSYBOX_IMAGE]);
-    await Promise.all(cluster.hosts.map((h) => h.docker(['load', '-q', '-i', IMAGE_TAR])));
-    await cluster.etcd.start();
-    await cluster.etcd.healthy();
-    await Promise.all(cluster.hosts.map((h) => h.startDaemon()));
-    return cluster;
+    await Promise.all(this.hosts.map((h) => h.docker(['load', '-q', '-i', IMAGE_TAR])));
+    await this.etcd.start();
+    await this.etcd.healthy();
+    await Promise.all(this.hosts.map((h) => h.startDaemon()));
   }
 
   /** Removes whatever an earlier run left (a crashed test process), without starting anything. */
@@ -298,14 +314,18 @@ export class TestCluster {
     await new TestCluster().down();
   }
 
+  /** Everything goes, whatever fails on the way; what failed is thrown at the end. Hosts side by side: a test's hook has minutes. */
   async down(): Promise<void> {
+    const failures: unknown[] = [];
+    const noting = (work: Promise<unknown>) => work.catch((error: unknown) => { failures.push(error); });
     // The daemons first, while etcd still has its quorum: each says where it was last seen on its way out.
-    for (const h of this.hosts) await h.stopDaemon();
-    for (const h of this.hosts) await h.down();
-    await this.etcd.destroy();
+    await Promise.all(this.hosts.map((h) => noting(h.stopDaemon())));
+    await Promise.all(this.hosts.map((h) => noting(h.down())));
+    await noting(this.etcd.destroy());
     await sh('ip', ['link', 'del', UNDERLAY_BRIDGE], { reject: false });
     while ((await sh('iptables', ['-w', '-D', ...UNDERLAY_RULE], { reject: false })).exitCode === 0);
     rmSync(IMAGE_TAR, { force: true });
+    if (failures.length > 0) throw new AggregateError(failures, `the cluster harness came down with ${failures.length} failure(s): ${failures.map((f) => (f as Error).message).join('; ')}`);
   }
 
   /** Every daemon's log, for a failing test. */

@@ -90,6 +90,6 @@ test('networks validate reports every problem in every file', async (t) => {
   t.regex(run.stdout, /30-new\.conflist \(n\): plugin "bridge" does not support cniVersion 1\.1\.0/);
   t.regex(run.stderr, /3 problem\(s\) found/);
   const ls = await dockcni(['networks', 'ls', '--conf-dir', confDir]);
-  t.regex(ls.stdout, /^NAME +DRIVER +SUBNETS +ATTACHED +VERSION +PLUGINS +SOURCE$/m);
-  t.regex(ls.stdout, /dockcni +bridge +10\.199\.0\.0\/16 +0 +1\.0\.0 +bridge,firewall,portmap +<embedded>/);
+  t.regex(ls.stdout, /^NAME +DRIVER +SUBNETS +ATTACHED +VERSION +PLUGINS +SOURCE +SCOPE$/m);
+  t.regex(ls.stdout, /dockcni +bridge +10\.199\.0\.0\/16 +0 +1\.0\.0 +bridge,firewall,portmap +<embedded> +local$/m);
 });
