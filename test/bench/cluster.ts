@@ -51,42 +51,56 @@ export async function clusterAcrossHosts(): Promise<void> {
     await until(`${net} on both hosts`, async () => (await Promise.all([h1, h2].map((h) => readFile(path.join(h.paths.confDir, `45-${net}.conflist`)).then(() => true, () => false)))).every(Boolean), 30_000);
     await h1.dockcni(['networks', 'create', 'benchlocal', '--subnet', '10.249.1.0/24']);
 
-    // Round trips: container to container across hosts, against host to host on the underlay, both busybox ping.
-    await h1.container('rtt-a', net, [], ['sleep', '3600']);
-    await h2.container('rtt-b', net, [], ['sh', '-c', 'dd if=/dev/zero of=/tmp/blob bs=1M count=256 2>/dev/null; httpd -f -p 8080 -h /tmp']);
-    const b = await h2.wiredAddress('rtt-b');
-    await h1.wiredAddress('rtt-a');
-    await until('rtt-b reachable', async () => h1.ping('rtt-a', b), 30_000, 200);
+    const gw = 'benchgw';
+    await h1.dockcni(['networks', 'create', gw, '--scope', 'cluster', '--subnet', '10.250.0.0/16', '--backend', 'host-gw'], { etcd: true });
+    await until(`${gw} on both hosts`, async () => (await Promise.all([h1, h2].map((h) => readFile(path.join(h.paths.confDir, `45-${gw}.conflist`)).then(() => true, () => false)))).every(Boolean), 30_000);
+    const wired = (h: ClusterHost, name: string) => h.wiredAddress(name, 60_000).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}; ${h.name}'s daemon:\n${h.daemonLog().slice(-30).join('\n')}`);
+    });
     const pings = ['-c', '50', '-i', '0.05', '-q'];
-    const overlay = averageRtt((await h1.docker(['exec', 'rtt-a', 'ping', ...pings, b])).stdout);
-    const underlay = averageRtt((await h1.run('busybox', ['ping', ...pings, h2.address])).stdout);
-    const rttRatio = overlay / underlay;
-    report(`cluster, 3 Docker hosts on one machine (veth underlay): ping RTT container→container across hosts ${overlay.toFixed(3)} ms vs host→host ${underlay.toFixed(3)} ms: ${rttRatio.toFixed(2)}x (target <= 1.2x: ${verdict(rttRatio <= 1.2)})`);
-
     // Throughput: 256 MB over HTTP (busybox httpd and wget on both sides), best of three.
-    await until('rtt-b serving', async () => (await h1.docker(['exec', 'rtt-a', 'wget', '-q', '-O', '/dev/null', '--spider', `http://${b}:8080/blob`], { reject: false })).exitCode === 0, 60_000, 500);
+    const bestOf3 = async (fetch: () => Promise<unknown>) => {
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t0 = now();
+        await fetch();
+        times.push((now() - t0) / 1000);
+      }
+      return 256 * 8 / Math.min(...times);
+    };
+    // Container to container across hosts, on each backend.
+    const across = async (network: string) => {
+      const [a, bName] = [`rtt-a-${network}`, `rtt-b-${network}`];
+      await h1.container(a, network, [], ['sleep', '3600']);
+      await h2.container(bName, network, [], ['sleep', '3600']);
+      const b = await wired(h2, bName);
+      await wired(h1, a);
+      await h2.docker(['exec', bName, 'dd', 'if=/dev/zero', 'of=/blob', 'bs=1M', 'count=256']);
+      await h2.docker(['exec', '-d', bName, 'httpd', '-f', '-p', '8080', '-h', '/']);
+      await until(`${bName} serving`, async () => (await h1.docker(['exec', a, 'wget', '-q', '-O', '/dev/null', '--spider', `http://${b}:8080/blob`], { reject: false })).exitCode === 0, 60_000, 500);
+      const rtt = averageRtt((await h1.docker(['exec', a, 'ping', ...pings, b])).stdout);
+      const mbit = await bestOf3(() => h1.docker(['exec', a, 'wget', '-q', '-O', '/dev/null', `http://${b}:8080/blob`]));
+      return { rtt, mbit };
+    };
+    const vxlan = await across(net);
+    const hostGw = await across(gw);
+    // Host to host on the underlay, with the same programs.
+    const underlayRtt = averageRtt((await h1.run('busybox', ['ping', ...pings, h2.address])).stdout);
     const blobDir = await mkdtemp(path.join(tmpdir(), 'dockcni-bench-blob-'));
     await execa('dd', ['if=/dev/zero', `of=${blobDir}/blob`, 'bs=1M', 'count=256'], { stderr: 'ignore' });
     const served = spawn('nsenter', ['--net=/run/netns/dcct2', 'busybox', 'httpd', '-f', '-p', `${h2.address}:8081`, '-h', blobDir], { stdio: 'ignore' });
-    await until('the underlay server', async () => (await h1.run('busybox', ['wget', '-q', '-O', '/dev/null', '--spider', `http://${h2.address}:8081/blob`], { reject: false })).exitCode === 0, 30_000, 200);
+    let underlayMbit: number;
     try {
-      const seconds = async (fetch: () => Promise<unknown>) => {
-        const times: number[] = [];
-        for (let i = 0; i < 3; i++) {
-          const t0 = now();
-          await fetch();
-          times.push((now() - t0) / 1000);
-        }
-        return Math.min(...times);
-      };
-      const acrossS = await seconds(() => h1.docker(['exec', 'rtt-a', 'wget', '-q', '-O', '/dev/null', `http://${b}:8080/blob`]));
-      const underlayS = await seconds(() => h1.run('busybox', ['wget', '-q', '-O', '/dev/null', `http://${h2.address}:8081/blob`]));
-      const [across, under] = [256 * 8 / acrossS, 256 * 8 / underlayS];
-      const ratio = across / under;
-      report(`  TCP throughput across hosts ${across.toFixed(0)} Mbit/s vs the underlay ${under.toFixed(0)} Mbit/s: ${ratio.toFixed(2)}x (target >= 0.8x: ${verdict(ratio >= 0.8)}); each side one busybox wget of 256 MB, best of 3`);
+      await until('the underlay server', async () => (await h1.run('busybox', ['wget', '-q', '-O', '/dev/null', '--spider', `http://${h2.address}:8081/blob`], { reject: false })).exitCode === 0, 30_000, 200);
+      underlayMbit = await bestOf3(() => h1.run('busybox', ['wget', '-q', '-O', '/dev/null', `http://${h2.address}:8081/blob`]));
     } finally {
       served.kill();
       await rm(blobDir, { recursive: true, force: true });
+    }
+    report(`cluster, 3 Docker hosts on one machine (a veth underlay: no NIC, no offloads), container→container across hosts against host→host, busybox ping and a 256 MB wget (best of 3):`);
+    for (const [backend, m] of [['vxlan', vxlan], ['host-gw', hostGw]] as const) {
+      const [rttRatio, tputRatio] = [m.rtt / underlayRtt, m.mbit / underlayMbit];
+      report(`  ${backend}: RTT ${m.rtt.toFixed(3)} ms vs ${underlayRtt.toFixed(3)} ms: ${rttRatio.toFixed(2)}x (target <= 1.2x: ${verdict(rttRatio <= 1.2)}); TCP ${m.mbit.toFixed(0)} vs ${underlayMbit.toFixed(0)} Mbit/s: ${tputRatio.toFixed(2)}x (target >= 0.8x: ${verdict(tputRatio >= 0.8)})`);
     }
 
     // Wiring: the daemon's own time per container (its `wired` line), a cluster network against a local bridge.
@@ -104,14 +118,14 @@ export async function clusterAcrossHosts(): Promise<void> {
     report(`  wiring a container, daemon start event to wired (15 each, alternating): cluster network p50 ${ms(median(clusterTimes))} vs local bridge ${ms(median(localTimes))}: ${wiringRatio.toFixed(2)}x (target <= 1.1x: ${verdict(wiringRatio <= 1.1)})`);
 
     // Names: from a container wired on host 2 to its name in the hosts file of a container on host 1.
-    const hostsFile = `/var/lib/dcct1/docker/containers/${(await h1.docker(['inspect', '-f', '{{.Id}}', 'rtt-a'])).stdout.trim()}/hosts`;
+    const hostsFile = `/var/lib/dcct1/docker/containers/${(await h1.docker(['inspect', '-f', '{{.Id}}', `rtt-a-${net}`])).stdout.trim()}/hosts`;
     const delays: number[] = [];
     for (let i = 0; i < 30; i++) {
       const name = `nm-${i}`;
       const id = (await h2.docker(['run', '-d', '--name', name, '--network', 'none', '-l', `dockcni.networks=${net}`, BUSYBOX_IMAGE, 'sleep', '3600'])).stdout.trim();
       const listed = new RegExp(`\\s${name}(\\s|$)`, 'm');
       let seenAt = 0;
-      await until(`${name} in rtt-a's hosts file`, async () => {
+      await until(`${name} in a hosts file on host 1`, async () => {
         const found = listed.test(await readFile(hostsFile, 'utf8').catch(() => ''));
         if (found) seenAt = Date.now();
         return found;
@@ -122,7 +136,7 @@ export async function clusterAcrossHosts(): Promise<void> {
     report(`  a name across hosts, wired on one host to listed in a container's /etc/hosts on another (30): p50 ${ms(median(delays))}, p99 ${ms(pct(delays, 0.99))} (target p99 <= 1 s: ${verdict(pct(delays, 0.99) <= 1000)})`);
   } finally {
     for (const h of cluster.hosts) await h.removeContainers();
-    await cluster.host(1).dockcni(['networks', 'rm', 'benchcl'], { etcd: true, reject: false });
+    for (const n of ['benchcl', 'benchgw']) await cluster.host(1).dockcni(['networks', 'rm', n], { etcd: true, reject: false });
     await cluster.host(1).dockcni(['networks', 'rm', 'benchlocal'], { reject: false });
     await cluster.down();
   }
