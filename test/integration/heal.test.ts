@@ -13,8 +13,9 @@ const macOf = async (id: string) => (await sh('docker', ['exec', id, 'cat', '/sy
 async function flushNatOf(id: string): Promise<void> {
   const lines = (await sh('iptables-save', ['-t', 'nat'])).stdout.split('\n').filter((l) => l.startsWith('-A ') && l.includes(id));
   const chains = new Set(lines.map((l) => /-j (CNI-[\w-]+)/.exec(l)?.[1]).filter((c): c is string => c !== undefined && !c.startsWith('CNI-HOSTPORT')));
-  for (const line of lines) await sh('sh', ['-c', `iptables -w -t nat ${line.replace(/^-A /, '-D ')}`]);
-  for (const chain of chains) await sh('iptables', ['-w', '-t', 'nat', '-F', chain]);
+  // In one transaction: a check round between two deletions would see only part of what went.
+  const script = ['*nat', ...lines.map((l) => l.replace(/^-A /, '-D ')), ...[...chains].map((c) => `-F ${c}`), 'COMMIT', ''].join('\n');
+  await sh('iptables-restore', ['-w', '--noflush'], { input: script });
 }
 
 /** The firewall plugin's accept rules for one address, in CNI-FORWARD. */

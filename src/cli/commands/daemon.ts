@@ -147,5 +147,8 @@ export const daemonCommand: CommandModule<object, Args> = {
       await single();
     }
     log.log('info', 'stopped');
+    // Stopped means gone: a client library may keep a timer or a reconnecting stream alive after its
+    // close() (etcd's, after its circuit breaker opened), and a stopped daemon must not linger for it.
+    process.exit(process.exitCode ?? 0);
   },
 };
