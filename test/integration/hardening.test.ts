@@ -247,7 +247,14 @@ withCnitool('gc on a host shared with another runtime whose cache lives elsewher
   const ns = await netns(t);
   const cnitool = (command: string) => sh('env', [`NETCONFPATH=${d.confDir}`, `CNI_PATH=${PLUGIN_DIR}`, CNITOOL, command, net.name, `/var/run/netns/${ns}`], { reject: command !== 'del' });
   // cnitool caches in libcni's default dir, /var/lib/cni; dockcni here has a cache dir of its own.
-  t.teardown(async () => { await cnitool('del'); });
+  // A DEL that fails (a gc that wrongly took its chain, say) must not leave that cache entry behind.
+  const cached = async () => (await readdir('/var/lib/cni/results').catch(() => [] as string[])).filter((f) => f.startsWith(`${net.name}-`));
+  t.teardown(async () => {
+    const del = await cnitool('del');
+    const left = await cached();
+    for (const f of left) await sh('rm', ['-f', path.join('/var/lib/cni/results', f)]);
+    if (left.length > 0) throw new Error(`cnitool del (exit ${del.exitCode}) left ${left.join(', ')} in /var/lib/cni/results, removed now: ${del.stderr}`);
+  });
   await cnitool('add');
   const [reservation] = await reservations(net);
   t.truthy(reservation, 'host-local reserved an address for cnitool\'s attachment');
