@@ -1,6 +1,6 @@
-import type { ClusterConf } from '../wiring/cluster-link.js';
+import { addressIn, type ClusterConf } from '../wiring/cluster-link.js';
 import { bridgeAddress } from './datapath.js';
-import { containerMtu, linkNames, nth, span, type ClusterNetwork } from './model.js';
+import { containerMtu, linkNames, nth, type ClusterNetwork } from './model.js';
 
 /** Marks a conflist the cluster agent writes: `networks rm` and the agent remove only those. */
 export const CLUSTER_CREATED_BY = 'dockcni cluster';
@@ -42,6 +42,6 @@ export function clusterConflist(network: ClusterNetwork, blocks: readonly string
 /** How full this host's blocks are, from host-local's reservations: the agent takes another block early. */
 export function usage(network: ClusterNetwork, blocks: readonly string[], reserved: readonly string[]): { readonly used: number; readonly capacity: number } {
   const capacity = blocks.reduce((n, _b, i) => n + 2 ** (32 - network.blockSize) - (i === 0 ? 3 : 2), 0);
-  const inBlocks = reserved.filter((ip) => blocks.some((b) => { const s = span(b); const n = ip.split('.').reduce((x, o) => x * 256 + Number(o), 0); return n >= s.start && n < s.start + s.size; }));
+  const inBlocks = reserved.filter((ip) => blocks.some((b) => addressIn(b, ip)));
   return { used: inBlocks.length, capacity };
 }

@@ -119,7 +119,6 @@ export const overlaps = (a: string, b: string) => {
   const [x, y] = [span(a), span(b)];
   return x.start < y.start + y.size && y.start < x.start + x.size;
 };
-export const addressIn = (cidr: string, ip: string) => ipaddr.isValid(ip) && ipaddr.parse(ip).kind() === 'ipv4' && ipaddr.parse(ip).match(ipaddr.parseCIDR(cidr));
 /** The nth address of a CIDR (0: its network address). */
 export const nth = (cidr: string, n: number) => fromInt(span(cidr).start + n).toString();
 

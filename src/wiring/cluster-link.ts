@@ -1,3 +1,4 @@
+import ipaddr from 'ipaddr.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import { DockcniError } from '../errors.js';
 
@@ -14,6 +15,9 @@ export interface ClusterConf {
   readonly fenced: boolean;
   readonly bridgeAddress?: string | undefined;
 }
+
+/** An IPv4 address inside a CIDR: the one test of blocks, ranges and statics, for the wiring and the agent. */
+export const addressIn = (cidr: string, ip: string): boolean => ipaddr.isValid(ip) && ipaddr.parse(ip).kind() === 'ipv4' && ipaddr.parse(ip).match(ipaddr.parseCIDR(cidr));
 
 export function clusterConf(list: NetworkConfigList): ClusterConf | undefined {
   const raw = JSON.parse(list.bytes.toString('utf8')) as { dockcni?: { cluster?: ClusterConf } };

@@ -1,13 +1,11 @@
-import ipaddr from 'ipaddr.js';
 import { parseConfList } from '../cni/conf.js';
 import type { NetworkConfigList } from '../cni/types.js';
 import { DockcniError, InvalidInputError } from '../errors.js';
 import type { AttachmentRecord, NetworkAttachment } from '../state/attachment.js';
-import { clusterConf, type ClusterConf, type ClusterLink, type StaticHolder } from './cluster-link.js';
+import { addressIn, clusterConf, type ClusterConf, type ClusterLink, type StaticHolder } from './cluster-link.js';
 import type { WireTarget } from './intent.js';
 import type { WireRequest } from './labels.js';
 
-const inCidr = (ip: string, cidr: string) => ipaddr.isValid(ip) && ipaddr.parse(ip).kind() === 'ipv4' && ipaddr.parse(ip).match(ipaddr.parseCIDR(cidr));
 const hostPart = (address: string) => address.split('/')[0] ?? address;
 const staticsOf = (capabilityArgs: Readonly<Record<string, unknown>>): string[] => (Array.isArray(capabilityArgs['ips']) ? (capabilityArgs['ips'] as string[]).map(hostPart) : []);
 
@@ -94,7 +92,7 @@ export class ClusterWiring {
     let conf = clusterConf(list);
     if (conf === undefined) return add(list, capabilityArgs);
     const statics = staticsOf(capabilityArgs);
-    const kept = statics.length === 0 ? previous.filter((a) => conf!.blocks.some((b) => inCidr(hostPart(a), b))) : [];
+    const kept = statics.length === 0 ? previous.filter((a) => conf!.blocks.some((b) => addressIn(b, hostPart(a)))) : [];
     if (kept.length > 0) {
       try {
         return await add(withStatics(list, conf, statics), { ...capabilityArgs, ips: kept });
@@ -120,8 +118,8 @@ export class ClusterWiring {
 const MAX_BLOCKS_PER_ADD = 3;
 
 function checkStatic(network: string, conf: ClusterConf, ip: string): void {
-  if (!inCidr(ip, conf.subnet)) throw new InvalidInputError(`address for cluster network ${network}`, ip, `not in its subnet ${conf.subnet}`, `pick an address of ${conf.subnet} outside ${conf.ipRange}`);
-  if (inCidr(ip, conf.ipRange)) {
+  if (!addressIn(conf.subnet, ip)) throw new InvalidInputError(`address for cluster network ${network}`, ip, `not in its subnet ${conf.subnet}`, `pick an address of ${conf.subnet} outside ${conf.ipRange}`);
+  if (addressIn(conf.ipRange, ip)) {
     const room = conf.ipRange === conf.subnet ? `the whole subnet is the dynamic range: there is no room for static addresses (create the network with --ip-range smaller than --subnet)` : `static addresses lie outside it: pick one of ${conf.subnet} outside ${conf.ipRange}`;
     throw new InvalidInputError(`address for cluster network ${network}`, ip, `inside the dynamic range ${conf.ipRange}, whose blocks hosts allocate from; ${room}`);
   }
@@ -129,7 +127,7 @@ function checkStatic(network: string, conf: ClusterConf, ip: string): void {
 
 /** Ranges of one address each for static addresses (outside the dynamic range): host-local hands out only what its ranges hold. */
 function withStatics(list: NetworkConfigList, conf: ClusterConf, statics: readonly string[]): NetworkConfigList {
-  const ips = statics.filter((ip) => !inCidr(ip, conf.ipRange));
+  const ips = statics.filter((ip) => !addressIn(conf.ipRange, ip));
   if (ips.length === 0) return list;
   const raw = JSON.parse(list.bytes.toString('utf8')) as { plugins: { ipam?: { ranges?: Record<string, unknown>[][] } }[] };
   const ipam = raw.plugins[0]?.ipam;
